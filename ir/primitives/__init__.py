@@ -1,0 +1,9 @@
+"""The primitive set. Importing this package registers every primitive in ``PRIMITIVES``."""
+
+from ..graph import PRIMITIVES, Primitive
+from . import elementwise, reduce, structure
+from .elementwise import *  # noqa: F401,F403
+from .reduce import *  # noqa: F401,F403
+from .structure import *  # noqa: F401,F403
+
+__all__ = ["PRIMITIVES", "Primitive", "elementwise", "reduce", "structure"]

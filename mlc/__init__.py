@@ -1,0 +1,29 @@
+"""mlc: a trace-and-fuse tensor compiler for plain NumPy code.
+
+>>> import numpy as np, mlc
+>>> mlc.jit(lambda x: np.exp(x) + 1)(np.zeros(3))
+array([2., 2., 2.])
+"""
+
+from mlc import ir
+from mlc.errors import ConcretizationError, TracingError
+from mlc.tracing import Tracer, trace
+
+from mlc import numpy  # noqa: E402  (after the tracer: it builds on it)
+from mlc.api import Jitted, Lowered, jit, reset_stats, stats  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConcretizationError",
+    "Jitted",
+    "Lowered",
+    "Tracer",
+    "TracingError",
+    "ir",
+    "jit",
+    "numpy",
+    "reset_stats",
+    "stats",
+    "trace",
+]

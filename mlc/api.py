@@ -1,0 +1,179 @@
+"""``mlc.jit``: trace once per abstract signature, optimize, run on a backend.
+
+Pipeline, top to bottom (the same stage names appear in MLC_DUMP and ``mlc graph --stage``):
+trace -> optimize (dce, cse, fold, simplify) -> backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections import Counter
+
+import numpy as np
+
+from mlc import pytree
+from mlc.ir import Graph
+from mlc.ir.interpreter import evaluate
+from mlc.tracing import Tracer, abstract, trace_flat
+
+_STATS: Counter = Counter()
+
+
+def stats() -> dict:
+    """Counters: ``traces`` (functions traced), ``cache_hits`` (calls that reused a trace), ...
+
+    >>> isinstance(stats()["traces"], int)
+    True
+    """
+    out = {"traces": 0, "cache_hits": 0, "kernels_compiled": 0, "disk_cache_hits": 0}
+    out.update(_STATS)
+    return out
+
+
+def reset_stats():
+    _STATS.clear()
+
+
+BACKENDS = ("numpy",)
+
+
+def _default_backend():
+    return os.environ.get("MLC_BACKEND", "numpy")
+
+
+class Lowered:
+    """What ``f.lower(*args)`` returns: the traced and optimized graphs of one signature."""
+
+    def __init__(self, graph: Graph, optimized: Graph, in_tree, out_tree, backend):
+        self.graph = graph
+        self.optimized = optimized
+        self.in_tree = in_tree
+        self.out_tree = out_tree
+        self.backend = backend
+
+    def as_text(self, optimized=True) -> str:
+        return str(self.optimized if optimized else self.graph)
+
+    def __call__(self, *leaves):
+        return evaluate(self.optimized, *leaves)
+
+    def __repr__(self):
+        return f"<Lowered {self.graph.name}: {len(self.optimized.nodes())} nodes>"
+
+
+class Jitted:
+    """A function compiled per abstract signature (shapes, dtypes, pytree structure, statics)."""
+
+    def __init__(self, fun, static_argnums=(), static_argnames=(), backend=None):
+        self.fun = fun
+        functools.update_wrapper(self, fun)
+        if isinstance(static_argnums, int):
+            static_argnums = (static_argnums,)
+        if isinstance(static_argnames, str):
+            static_argnames = (static_argnames,)
+        self.static_argnums = tuple(static_argnums)
+        self.static_argnames = tuple(static_argnames)
+        self.backend = backend or _default_backend()
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; available: {', '.join(BACKENDS)}")
+        try:
+            self._sig = inspect.signature(fun)
+        except (TypeError, ValueError):
+            self._sig = None
+        self._cache: dict = {}
+
+    def _split(self, args, kwargs):
+        """Separate static arguments (part of the cache key) from traced ones."""
+        static = {}
+        dyn_args = list(args)
+        for i in self.static_argnums:
+            i = i % len(args) if -len(args) <= i < len(args) else i
+            if i < len(args):
+                static[i] = args[i]
+                dyn_args[i] = None
+        if self.static_argnames and self._sig is not None:
+            bound = self._sig.bind_partial(*args, **kwargs)
+            for name in self.static_argnames:
+                if name in kwargs:
+                    static[name] = kwargs[name]
+                elif name in bound.arguments:
+                    idx = list(self._sig.parameters).index(name)
+                    static[idx] = args[idx]
+                    dyn_args[idx] = None
+        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in static}
+        return static, dyn_args, dyn_kwargs
+
+    def _rebuild(self, static, dyn_args, dyn_kwargs):
+        args = list(dyn_args)
+        for k, v in static.items():
+            if isinstance(k, int):
+                args[k] = v
+        kwargs = dict(dyn_kwargs)
+        kwargs.update({k: v for k, v in static.items() if isinstance(k, str)})
+        return args, kwargs
+
+    def _key(self, static, leaves, treedef):
+        try:
+            skey = tuple(sorted((str(k), v) for k, v in static.items()))
+            hash(skey)
+        except TypeError as e:
+            raise TypeError(f"static arguments must be hashable: {e}") from None
+        return (skey, treedef, tuple(abstract(x) for x in leaves))
+
+    def lower(self, *args, **kwargs) -> Lowered:
+        """Trace and optimize for these arguments (cached)."""
+        static, dyn_args, dyn_kwargs = self._split(args, kwargs)
+        leaves, treedef = pytree.flatten((dyn_args, dyn_kwargs))
+        return self._lower(static, leaves, treedef)[0]
+
+    def _lower(self, static, leaves, treedef):
+        key = self._key(static, leaves, treedef)
+        hit = self._cache.get(key)
+        if hit is not None:
+            _STATS["cache_hits"] += 1
+            return hit, key
+        _STATS["traces"] += 1
+
+        def flat_fun(*tracers):
+            dyn_args, dyn_kwargs = pytree.unflatten(treedef, tracers)
+            args, kwargs = self._rebuild(static, dyn_args, dyn_kwargs)
+            return self.fun(*args, **kwargs)
+
+        graph, out_tree = trace_flat(flat_fun, key[2], getattr(self.fun, "__name__", "f"))
+        from mlc.ir.passes import optimize
+
+        optimized = optimize(graph)
+        lowered = Lowered(graph, optimized, treedef, out_tree, self.backend)
+        self._cache[key] = lowered
+        return lowered, key
+
+    def __call__(self, *args, **kwargs):
+        static, dyn_args, dyn_kwargs = self._split(args, kwargs)
+        leaves, treedef = pytree.flatten((dyn_args, dyn_kwargs))
+        if any(isinstance(x, Tracer) for x in leaves):
+            # Called inside another trace: inline by tracing straight through.
+            args, kwargs = self._rebuild(static, dyn_args, dyn_kwargs)
+            return self.fun(*args, **kwargs)
+        lowered, _ = self._lower(static, leaves, treedef)
+        arrays = [np.asarray(x) for x in leaves]
+        outs = lowered(*arrays)
+        return pytree.unflatten(lowered.out_tree, outs)
+
+
+def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None):
+    """Compile ``fun`` per abstract signature; use as ``@mlc.jit`` or ``mlc.jit(f, ...)``.
+
+    >>> import numpy as np, mlc
+    >>> @mlc.jit
+    ... def f(x):
+    ...     return np.tanh(x) * 2
+    >>> f(np.zeros(2, np.float32))
+    array([0., 0.], dtype=float32)
+    """
+    if fun is None:
+        return functools.partial(
+            jit, static_argnums=static_argnums, static_argnames=static_argnames, backend=backend
+        )
+    return Jitted(fun, static_argnums, static_argnames, backend)
