@@ -8,6 +8,8 @@ tracing is, and a graph is whatever the outputs reach.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from mlc import pytree
@@ -18,7 +20,12 @@ from mlc.ir import primitives as P
 
 def _loc():
     loc = user_location()
-    return SourceLoc(loc[0], loc[1]) if loc else None
+    if loc is None:
+        return None
+    file, line = loc
+    if os.path.isabs(file) and file.startswith(os.getcwd() + os.sep):
+        file = os.path.relpath(file)  # shorter, and stable across checkouts
+    return SourceLoc(file, line)
 
 
 ir_graph.location_hook = _loc
@@ -229,9 +236,12 @@ def trace(f, *args, name=None, **kwargs) -> Graph:
     ['param', 'sin', 'constant', 'broadcast_in_dim', 'mul']
     """
     leaves, treedef = pytree.flatten((args, kwargs))
-    graph, _ = trace_flat(lambda *xs: f(*pytree.unflatten(treedef, xs)[0], **pytree.unflatten(treedef, xs)[1]),
-                          [abstract(x) for x in leaves], name or getattr(f, "__name__", "f"))
-    return graph
+
+    def flat(*xs):
+        a, k = pytree.unflatten(treedef, xs)
+        return f(*a, **k)
+
+    return trace_flat(flat, [abstract(x) for x in leaves], name or getattr(f, "__name__", "f"))[0]
 
 
 def trace_flat(f, avals, name="f"):
@@ -247,5 +257,5 @@ def trace_flat(f, avals, name="f"):
     for leaf in out_leaves:
         t = _mnp()._core.lift(leaf)
         nodes.append(t.node)
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "f"
+    name = "".join(c for c in name if c.isalnum() or c == "_") or "f"
     return Graph(params, nodes, name), out_tree

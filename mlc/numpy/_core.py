@@ -118,12 +118,18 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
     for i in range(nd):
         dims = {s[len(s) - nd + i] for s in shapes if len(s) - nd + i >= 0} - {1}
         if len(dims) > 1:
-            shown = " ".join(str(tuple(s)).replace(",)", ")") for s in shapes)
+            shown = " ".join(_numpy_shape_str(s) for s in shapes)
             raise ValueError(
                 f"operands could not be broadcast together with shapes {shown} (at {where()})"
             )
         out.append(dims.pop() if dims else 1)
     return tuple(out)
+
+
+def _numpy_shape_str(shape) -> str:
+    """A shape as NumPy's broadcast error prints it: ``(2,3)``, ``(4,)``, ``()``."""
+    inner = ",".join(str(n) for n in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def broadcast_to(x: Tracer, shape) -> Tracer:

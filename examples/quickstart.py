@@ -1,0 +1,27 @@
+"""mlc in one screen: plain NumPy code, jitted, and the graph it became."""
+
+import numpy as np
+
+import mlc
+
+
+@mlc.jit
+def gelu(x):
+    # Written against plain NumPy: mlc traces it unchanged.
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
+
+
+x = np.linspace(-3, 3, 8, dtype=np.float32)
+y = gelu(x)
+expected = 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
+
+print("input :", x)
+print("mlc   :", y, y.dtype)
+print("numpy :", expected, expected.dtype)
+print("max abs difference:", float(np.max(np.abs(y - expected))))
+print()
+print("The traced graph:")
+print(gelu.lower(x).as_text(optimized=False))
+print("After optimization (cse, fold, simplify, dce):")
+print(gelu.lower(x).as_text())
+print("stats:", mlc.stats())
