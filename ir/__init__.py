@@ -6,11 +6,16 @@
 from . import dtypes, primitives
 from .graph import PRIMITIVES, Graph, Literal, Node, Primitive, SourceLoc, TensorType, toposort
 from .interpreter import evaluate
+from .nx import from_networkx, to_networkx
+from .parser import ParseError, parse
 from .printer import print_graph
+from .verifier import VerifyError, verify
 
 __all__ = [
     "PRIMITIVES",
     "Graph",
+    "ParseError",
+    "VerifyError",
     "Literal",
     "Node",
     "Primitive",
@@ -18,7 +23,11 @@ __all__ = [
     "TensorType",
     "dtypes",
     "evaluate",
+    "from_networkx",
+    "parse",
     "primitives",
     "print_graph",
+    "to_networkx",
     "toposort",
+    "verify",
 ]

@@ -145,6 +145,11 @@ class Jitted:
         from mlc.ir.passes import optimize
 
         optimized = optimize(graph)
+        if os.environ.get("MLC_VERIFY"):  # verify both graphs and their textual round trip
+            from mlc.ir.verifier import check_round_trip
+
+            check_round_trip(graph)
+            check_round_trip(optimized)
         lowered = Lowered(graph, optimized, treedef, out_tree, self.backend)
         self._cache[key] = lowered
         return lowered, key

@@ -213,6 +213,22 @@ for _dunder, _fn in {"neg": "negative", "pos": "positive", "abs": "absolute", "i
 Tracer.__divmod__ = lambda self, other: (self // other, self % other)
 
 
+def _pow(self, other):
+    """``x ** y`` as ndarray.__pow__: NumPy 2 turns float ``x ** 2``, ``x ** -1`` and ``x ** 0.5``
+    (exact Python int / float exponents) into square, reciprocal and sqrt, which differ from
+    power at -0.0 and -inf (``-0.0 ** 0.5`` is -0.0) and by an ulp elsewhere."""
+    mnp = _mnp()
+    if self.dtype.kind == "f" and not self.weak:
+        if type(other) is int and other in (2, -1):
+            return mnp.square(self) if other == 2 else mnp.reciprocal(self)
+        if type(other) is float and other == 0.5:
+            return mnp.sqrt(self)
+    return mnp.power(self, other)
+
+
+Tracer.__pow__ = _pow
+
+
 # -- tracing a function ---------------------------------------------------------------------
 def abstract(x):
     """``(shape, dtype, weak)`` of an argument: an array, a NumPy or Python scalar, or a list."""

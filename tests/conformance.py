@@ -30,7 +30,7 @@ def assert_same(got, expected, rtol=None, atol=None, what=""):
     if e.dtype.kind == "f":
         r, a = TOL.get(e.dtype, (1e-6, 1e-8))
         np.testing.assert_allclose(
-            g, e, rtol=rtol or r, atol=atol if atol is not None else a, equal_nan=True,
+            g, e, rtol=r if rtol is None else rtol, atol=a if atol is None else atol, equal_nan=True,
             err_msg=what,
         )
     else:

@@ -124,7 +124,8 @@ def _dot_impl(lhs, rhs, contracting, batch):
     B, M, N, K = size(lhs, lb), size(lhs, lfree), size(rhs, rfree), size(lhs, lc)
     a = np.transpose(lhs, list(lb) + lfree + list(lc)).reshape(B, M, K)
     b = np.transpose(rhs, list(rb) + list(rc) + rfree).reshape(B, K, N)
-    out = np.matmul(a, b)
+    with np.errstate(all="ignore"):
+        out = np.matmul(a, b)
     shape = [lhs.shape[i] for i in lb] + [lhs.shape[i] for i in lfree] + [rhs.shape[i] for i in rfree]
     return out.reshape(shape).astype(lhs.dtype, copy=False)
 

@@ -46,8 +46,9 @@ __all__ = sorted(
 
 
 def __getattr__(name):
-    if name.startswith("__"):
-        raise AttributeError(name)
+    # NumPy names mlc does not support are named as such; other names are plain typos.
+    if name.startswith("_") or not hasattr(_np, name):
+        raise AttributeError(f"module 'mlc.numpy' has no attribute '{name}'")
     raise NotImplementedError(
         f"mlc.numpy.{name} is not supported (see docs/numpy.md for the supported functions)"
     )

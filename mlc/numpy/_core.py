@@ -94,7 +94,8 @@ def _probe(fn, key):
 
 def _key(x):
     s = _stand_in(x)
-    return ("weak", s) if not isinstance(s, np.ndarray) else ("arr", s.dtype)
+    # The type is part of the key: 1 == 1.0 == True would share one cache entry otherwise.
+    return ("weak", s, type(s)) if not isinstance(s, np.ndarray) else ("arr", s.dtype)
 
 
 def ufunc_dtype(fn, *operands) -> np.dtype:
@@ -165,7 +166,7 @@ def elementwise(prim, *operands, dtype=None, out_weak=None) -> Tracer:
 def normalize_axis(axis: int, ndim: int, name="axis") -> int:
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(f"'{type(axis).__name__}' object cannot be interpreted as an integer")
-    if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
         raise np.exceptions.AxisError(
             f"{name} {axis} is out of bounds for array of dimension {ndim} (at {where()})"
         )

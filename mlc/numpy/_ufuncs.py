@@ -7,9 +7,11 @@ numbers agree.
 """
 
 import math
+import operator
 
 import numpy as np
 
+from mlc.errors import where as where_
 from mlc.ir import dtypes
 from mlc.ir import primitives as P
 
@@ -63,14 +65,33 @@ def _binary(name, prim, np_fn):
     return f
 
 
-def _compare(name, prim, np_fn):
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, (bool, np.generic))
+
+
+def _out_of_range(x, dt) -> bool:
+    """``x`` is a Python int that ``dt`` (an integer dtype) cannot hold."""
+    v = x.pyval if isinstance(x, Tracer) else x
+    if dt.kind not in "iu" or not _is_int(v):
+        return False
+    info = np.iinfo(dt)
+    return not info.min <= v <= info.max
+
+
+def _compare(name, prim, np_fn, py_op):
     @numpy_function
     def f(x, y, /, out=None, *, where=True, **kwargs):
         _check_kwargs(name, out, where, **kwargs)
-        ufunc_dtype(np_fn, x, y)  # NumPy's own checks (e.g. overflowing Python ints)
-        dt = result_type(x, y)
+        ufunc_dtype(np_fn, x, y)  # NumPy's own checks (e.g. no loop for these dtypes)
+        # A Python int's value does not change the dtype (NEP 50), even past int64.
+        dt = result_type(*(1 if _is_int(v) else v for v in (x, y)))
+        shape = broadcast_shapes(lift(x).shape, lift(y).shape)
+        if _out_of_range(x, dt) != _out_of_range(y, dt):
+            # NumPy 2 compares an integer array with an out-of-range Python int by value: the
+            # answer is the same for every element (any in-range value stands in for them).
+            a, b = (0, y) if _out_of_range(y, dt) else (x, 0)
+            return broadcast_to(lift(np.bool_(py_op(a, b))), shape)
         a, b = cast(lift(x), dt), cast(lift(y), dt)
-        shape = broadcast_shapes(a.shape, b.shape)
         return Tracer(prim(broadcast_to(a, shape).node, broadcast_to(b, shape).node))
 
     f.__name__ = f.__qualname__ = name
@@ -133,9 +154,8 @@ def negative(x, /, out=None, **kwargs):
 @numpy_function
 def positive(x, /, out=None, **kwargs):
     _check_kwargs("positive", out, **kwargs)
+    ufunc_dtype(np.positive, x)  # NumPy's own TypeError for bool
     x = lift(x)
-    if x.dtype == dtypes.bool_:
-        raise TypeError("ufunc 'positive' did not contain a loop with signature matching types")
     return Tracer(x.node, weak=x.weak, pyval=x.pyval)
 
 
@@ -160,14 +180,14 @@ def sign(x, /, out=None, **kwargs):
 
 @numpy_function
 def reciprocal(x, /, out=None, **kwargs):
-    """1/x; for integers C-truncating division, as NumPy: 1 for 1, -1 for -1, else 0."""
+    """1/x; for integers NumPy's loop computes ``1.0 / x`` in double and casts it back (1 for 1,
+    -1 for -1, 0 for |x| > 1; x = 0 casts inf, which C leaves to the platform, as NumPy does)."""
     _check_kwargs("reciprocal", out, **kwargs)
     x = lift(x)
     dt = ufunc_dtype(np.reciprocal, x)
     if dt.kind == "f":
         return elementwise(P.div, 1, x, dtype=dt)
-    x = cast(x, dt)
-    return where(absolute(x) == 1, x, 0)
+    return cast(elementwise(P.div, 1, x, dtype=dtypes.float64, out_weak=False), dt)
 
 
 @numpy_function
@@ -226,10 +246,15 @@ def round(a, decimals=0, out=None):
     """Round half to even at ``decimals`` places, with NumPy's formula (scale, rint, unscale)."""
     _check_kwargs("round", out)
     a = lift(a)
+    if a.dtype == dtypes.bool_:
+        raise TypeError(f"mlc.numpy.round: NumPy rounds bool to float16, which mlc does not "
+                        f"support; convert first, e.g. x.astype(float) (at {where_()})")
     if a.dtype.kind != "f":
         if decimals >= 0:
             return a
-        raise NotImplementedError("mlc.numpy.round: negative decimals on integers")
+        # NumPy: in float64, divide by 10**-decimals, rint, multiply back, cast to the int type.
+        s = float(10.0 ** (-decimals))
+        return cast(multiply(rint(true_divide(cast(a, dtypes.float64), s)), s), a.dtype)
     if decimals == 0:
         return rint(a)
     if decimals > 0:
@@ -242,21 +267,23 @@ def round(a, decimals=0, out=None):
 around = round
 
 
-def _angle(name, factor, np_fn):
+def _angle(name, num, den, np_fn):
     @numpy_function
     def f(x, /, out=None, **kwargs):
         _check_kwargs(name, out, **kwargs)
         dt = ufunc_dtype(np_fn, x)
-        return elementwise(P.mul, x, np.asarray(factor, dt), dtype=dt)
+        # NumPy's C: x * (180.0f / NPY_PIf) in float32, x * (180.0 / NPY_PI) in float64.
+        factor = np.asarray(num, dt) / np.asarray(den, dt)
+        return elementwise(P.mul, x, factor, dtype=dt)
 
     f.__name__ = f.__qualname__ = name
     return f
 
 
-deg2rad = _angle("deg2rad", math.pi / 180.0, np.deg2rad)
-radians = _angle("radians", math.pi / 180.0, np.radians)
-rad2deg = _angle("rad2deg", 180.0 / math.pi, np.rad2deg)
-degrees = _angle("degrees", 180.0 / math.pi, np.degrees)
+deg2rad = _angle("deg2rad", math.pi, 180.0, np.deg2rad)
+radians = _angle("radians", math.pi, 180.0, np.radians)
+rad2deg = _angle("rad2deg", 180.0, math.pi, np.rad2deg)
+degrees = _angle("degrees", 180.0, math.pi, np.degrees)
 
 
 @numpy_function
@@ -297,12 +324,17 @@ def fmin(x, y, /, out=None, **kwargs):
 def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kw):
     """minimum(maximum(a, a_min), a_max), as NumPy 2 defines clip (NaN propagates)."""
     _check_kwargs("clip", out)
+    if (a_min is not np._NoValue or a_max is not np._NoValue) and (
+        min is not np._NoValue or max is not np._NoValue
+    ):
+        raise ValueError(
+            "Passing `min` or `max` keyword argument when `a_min` and `a_max` are provided is "
+            f"forbidden. (at {where_()})"
+        )
     lo = a_min if a_min is not np._NoValue else min
     hi = a_max if a_max is not np._NoValue else max
     lo = None if lo is np._NoValue else lo
     hi = None if hi is np._NoValue else hi
-    if lo is None and hi is None:
-        raise ValueError("One of max or min must be given")
     a = lift(a)
     ops = [x for x in (a, lo, hi) if x is not None]
     dt = result_type(*ops)
@@ -342,12 +374,12 @@ def logaddexp2(x, y, /, out=None, **kwargs):
 
 
 # -- comparisons, predicates, logic ---------------------------------------------------------
-equal = _compare("equal", P.eq, np.equal)
-not_equal = _compare("not_equal", P.ne, np.not_equal)
-less = _compare("less", P.lt, np.less)
-less_equal = _compare("less_equal", P.le, np.less_equal)
-greater = _compare("greater", P.gt, np.greater)
-greater_equal = _compare("greater_equal", P.ge, np.greater_equal)
+equal = _compare("equal", P.eq, np.equal, operator.eq)
+not_equal = _compare("not_equal", P.ne, np.not_equal, operator.ne)
+less = _compare("less", P.lt, np.less, operator.lt)
+less_equal = _compare("less_equal", P.le, np.less_equal, operator.le)
+greater = _compare("greater", P.gt, np.greater, operator.gt)
+greater_equal = _compare("greater_equal", P.ge, np.greater_equal, operator.ge)
 logical_and = _logical("logical_and", P.logical_and)
 logical_or = _logical("logical_or", P.logical_or)
 logical_xor = _logical("logical_xor", P.logical_xor)
@@ -380,10 +412,12 @@ bitwise_xor = _bool_only("bitwise_xor", logical_xor)
 @numpy_function
 def invert(x, /, out=None, **kwargs):
     _check_kwargs("invert", out, **kwargs)
+    dt = ufunc_dtype(np.invert, x)  # NumPy's own TypeError for floats
     x = lift(x)
-    if x.dtype != dtypes.bool_:
-        raise NotImplementedError("mlc.numpy.invert (~) supports bool arrays only (no bit ops)")
-    return logical_not(x)
+    if dt == dtypes.bool_:
+        return logical_not(x)
+    # Two's complement: ~x == -x - 1, wrapping at the minimum as NumPy's bit flip does.
+    return elementwise(P.sub, negative(cast(x, dt)), 1, dtype=dt, out_weak=x.weak)
 
 
 bitwise_not = invert

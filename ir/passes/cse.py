@@ -1,0 +1,59 @@
+"""Common-subexpression elimination.
+
+Building a node structurally equal to a live one returns that node (hash-consing), so most
+common subexpressions are one object from the start. This pass catches what the hash-consing
+table cannot, by rebuilding the graph through a stricter key:
+
+- attributes that never compare equal to themselves: a float ``nan`` attribute (``nan != nan``),
+  or an attribute value that is not hashable at all;
+- equal constants in different byte layouts (``>f4`` and ``<f4`` arrays with the same values).
+
+The key also keeps apart what Python equality would merge but NumPy would not: ``0.0`` and
+``-0.0``, ``1``, ``1.0`` and ``True`` (each is keyed by its type and bits).
+"""
+
+import struct
+
+import numpy as np
+
+from ..graph import Graph, Literal
+from .manager import register_pass
+from .rewrite import rebuild, with_inputs
+
+
+def attr_key(v):
+    """A hashable key for an attribute value, equal exactly when the values are interchangeable."""
+    if isinstance(v, tuple):
+        return ("tuple",) + tuple(attr_key(x) for x in v)
+    if isinstance(v, Literal):
+        a = v.array
+        native = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+        return ("literal", native.dtype.name, a.shape, native.tobytes())
+    if isinstance(v, float):
+        return ("float", struct.pack("<d", v))
+    if isinstance(v, (bool, int, str)) or v is None:
+        return (type(v).__name__, v)
+    try:
+        hash(v)
+        return ("object", v)
+    except TypeError:
+        return ("unhashable", id(v))
+
+
+@register_pass("cse", "common-subexpression elimination: merge nodes equal in op, inputs, attributes")
+def cse(graph: Graph) -> Graph:
+    table = {}
+    alive = []  # keys hold ids of nodes in ``alive``: they must not be recycled
+
+    def visit(n, inputs):
+        n = with_inputs(n, inputs)
+        if n.op == "param":
+            return n
+        key = (n.op, tuple(id(i) for i in n.inputs), attr_key(n.attrs))
+        hit = table.get(key)
+        if hit is None:
+            table[key] = hit = n
+            alive.append(n)
+        return hit
+
+    return rebuild(graph, visit)

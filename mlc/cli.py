@@ -1,0 +1,169 @@
+"""The ``mlc`` command line.
+
+    mlc graph FILE.py:FUNC --arg 'f32[64,784]' ... [--static name=value] [--stage traced|optimized]
+    mlc opt IN.mlc --passes cse,simplify [-o OUT] [--print-after-all] [--verify-each]
+    mlc passes
+
+Errors name the problem and exit with status 2, without a Python traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import os
+import re
+import sys
+
+import numpy as np
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+_ARG = re.compile(r"^\s*([a-z]+\d*)\[([\d,\s]*)\]\s*$")
+
+
+def parse_arg_type(text: str):
+    """``'f32[64,784]'`` -> a random array of that type (values are irrelevant to tracing)."""
+    from mlc.ir import dtypes
+
+    m = _ARG.match(text)
+    if not m:
+        raise CLIError(f"malformed --arg {text!r}: expected a type like 'f32[64,784]' or 'i64[]'")
+    try:
+        dt = dtypes.dtype(m.group(1))
+    except TypeError as e:
+        raise CLIError(f"malformed --arg {text!r}: {e}") from None
+    shape = tuple(int(s) for s in m.group(2).replace(" ", "").split(",") if s)
+    rng = np.random.default_rng(0)
+    return rng.standard_normal(shape).astype(dt) if dt.kind == "f" else np.ones(shape, dt)
+
+
+def load_function(spec: str):
+    """``path/to/file.py:func`` -> the function object."""
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise CLIError(f"expected FILE.py:FUNC, got {spec!r}")
+    if not os.path.isfile(path):
+        raise CLIError(f"no such file: {path}")
+    mod_spec = importlib.util.spec_from_file_location("_mlc_user_module", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as e:
+        raise CLIError(f"{path}: importing failed: {type(e).__name__}: {e}") from None
+    finally:
+        sys.path.pop(0)
+    fn = getattr(module, name, None)
+    if fn is None or not callable(fn):
+        raise CLIError(f"{path} has no function {name!r}")
+    return getattr(fn, "fun", fn)  # a @mlc.jit function: use what it wraps
+
+
+def _static(items):
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CLIError(f"malformed --static {item!r}: expected name=value")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def cmd_graph(a) -> str:
+    import mlc
+
+    fn = load_function(a.target)
+    args = [parse_arg_type(t) for t in a.arg or ()]
+    static = _static(a.static)
+    jitted = mlc.jit(fn, static_argnames=tuple(static))
+    lowered = jitted.lower(*args, **static)
+    graph = lowered.graph if a.stage == "traced" else lowered.optimized
+    return str(graph)
+
+
+def cmd_opt(a) -> str:
+    from mlc.ir.parser import parse
+    from mlc.ir.passes.manager import run_passes
+
+    try:
+        with open(a.input) as f:
+            text = f.read()
+    except OSError as e:
+        raise CLIError(f"cannot read {a.input}: {e.strerror}") from None
+    graph = parse(text, filename=a.input)
+    names = [p for p in (a.passes or "").split(",") if p]
+    out = []
+    graph = run_passes(
+        graph,
+        names,
+        verify=a.verify_each,
+        after_each=(lambda name, g: out.append(f"// after {name}\n{g}")) if a.print_after_all else None,
+    )
+    out.append(str(graph))
+    return "\n".join(out)
+
+
+def cmd_passes(a) -> str:
+    from mlc.ir.passes.manager import list_passes
+
+    rows = list_passes()
+    width = max(len(n) for n, _ in rows)
+    return "\n".join(f"{n:<{width}}  {d}" for n, d in rows) + "\n"
+
+
+def build_parser():
+    import mlc
+
+    p = argparse.ArgumentParser(prog="mlc", description="mlc: a trace-and-fuse tensor compiler")
+    p.add_argument("--version", action="version", version=f"mlc {mlc.__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("graph", help="trace a function and print its graph")
+    g.add_argument("target", metavar="FILE.py:FUNC")
+    g.add_argument("--arg", action="append", help="an argument type, e.g. 'f32[64,784]'")
+    g.add_argument("--static", action="append", help="a static argument, name=value")
+    g.add_argument("--stage", choices=("traced", "optimized"), default="optimized")
+    g.add_argument("-o", "--output", help="write here instead of standard output")
+    g.set_defaults(run=cmd_graph)
+
+    o = sub.add_parser("opt", help="run passes over textual IR")
+    o.add_argument("input", metavar="IN.mlc")
+    o.add_argument("--passes", default="", help="comma-separated pass names (see `mlc passes`)")
+    o.add_argument("--print-after-all", action="store_true")
+    o.add_argument("--verify-each", action="store_true")
+    o.add_argument("-o", "--output")
+    o.set_defaults(run=cmd_opt)
+
+    ls = sub.add_parser("passes", help="list the registered passes")
+    ls.set_defaults(run=cmd_passes, output=None)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        text = args.run(args)
+    except CLIError as e:
+        print(f"mlc {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, NotImplementedError) as e:  # parse errors, bad graphs, ...
+        print(f"mlc {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    if getattr(args, "output", None):
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
