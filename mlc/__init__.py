@@ -5,12 +5,13 @@
 array([2., 2., 2.])
 """
 
-from mlc import ir
+from mlc import (
+    ir,
+    numpy,  # noqa: E402  (after the tracer: it builds on it)
+)
+from mlc.api import Jitted, Lowered, jit, reset_stats, stats  # noqa: E402
 from mlc.errors import ConcretizationError, TracingError
 from mlc.tracing import Tracer, trace
-
-from mlc import numpy  # noqa: E402  (after the tracer: it builds on it)
-from mlc.api import Jitted, Lowered, jit, reset_stats, stats  # noqa: E402
 
 __version__ = "0.1.0"
 

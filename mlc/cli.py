@@ -105,7 +105,9 @@ def cmd_opt(a) -> str:
         graph,
         names,
         verify=a.verify_each,
-        after_each=(lambda name, g: out.append(f"// after {name}\n{g}")) if a.print_after_all else None,
+        after_each=(lambda name, g: out.append(f"// after {name}\n{g}"))
+        if a.print_after_all
+        else None,
     )
     out.append(str(graph))
     return "\n".join(out)

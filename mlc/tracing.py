@@ -14,7 +14,8 @@ import numpy as np
 
 from mlc import pytree
 from mlc.errors import ConcretizationError, TracingError, user_location, where
-from mlc.ir import Graph, SourceLoc, graph as ir_graph
+from mlc.ir import Graph, SourceLoc
+from mlc.ir import graph as ir_graph
 from mlc.ir import primitives as P
 
 
@@ -208,7 +209,12 @@ for _dunder, _fn in {
     "ge": "greater_equal",
 }.items():
     setattr(Tracer, f"__{_dunder}__", _binary(_fn))
-for _dunder, _fn in {"neg": "negative", "pos": "positive", "abs": "absolute", "invert": "invert"}.items():
+for _dunder, _fn in {
+    "neg": "negative",
+    "pos": "positive",
+    "abs": "absolute",
+    "invert": "invert",
+}.items():
     setattr(Tracer, f"__{_dunder}__", _method(_dunder, _fn))
 Tracer.__divmod__ = lambda self, other: (self // other, self % other)
 

@@ -30,7 +30,11 @@ def assert_same(got, expected, rtol=None, atol=None, what=""):
     if e.dtype.kind == "f":
         r, a = TOL.get(e.dtype, (1e-6, 1e-8))
         np.testing.assert_allclose(
-            g, e, rtol=r if rtol is None else rtol, atol=a if atol is None else atol, equal_nan=True,
+            g,
+            e,
+            rtol=r if rtol is None else rtol,
+            atol=a if atol is None else atol,
+            equal_nan=True,
             err_msg=what,
         )
     else:
@@ -67,7 +71,9 @@ FLOATS = (np.float32, np.float64)
 
 
 def shapes(min_dims=0, max_dims=4, min_side=0, max_side=4):
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
 
 
 def broadcast_shapes(n, min_dims=0, max_dims=4, min_side=0, max_side=4):

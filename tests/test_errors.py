@@ -79,7 +79,9 @@ def test_broadcast_mismatch_is_value_error_like_numpy():
     a, b = np.ones((2, 3)), np.ones((4,))
     with pytest.raises(ValueError):
         np.add(a, b)
-    with pytest.raises(ValueError, match=r"could not be broadcast together with shapes \(2,3\) \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"could not be broadcast together with shapes \(2,3\) \(4,\)"
+    ):
         mnp.add(a, b)
     with pytest.raises(ValueError, match="test_errors.py"):
         mlc.jit(lambda x, y: x + y)(a, b)

@@ -52,7 +52,13 @@ def indices(draw, shape, modes=("basic", "arrays", "arrays", "mask")):
         if j == ellipsis_at:
             items.append(Ellipsis)
         if draw(st.integers(0, 5)) == 0:  # False broadcasts only with size-0/1 index arrays
-            extra = [None] if not arrays_ok else [None, True, False] if mode == "basic" else [None, True]
+            extra = (
+                [None]
+                if not arrays_ok
+                else [None, True, False]
+                if mode == "basic"
+                else [None, True]
+            )
             items.append(draw(st.sampled_from(extra)))
         if j == n_used:
             break
@@ -308,7 +314,11 @@ def test_at_updates_static_index(case, op, data):
     assert_same(mlc.jit(lambda x, v: run_update(op, x, index, v))(x, v), expected, what="jit")
 
 
-@given(array_and_index(modes=("arrays",), dtypes=(np.float64, np.int64)), st.sampled_from(OPS), st.data())
+@given(
+    array_and_index(modes=("arrays",), dtypes=(np.float64, np.int64)),
+    st.sampled_from(OPS),
+    st.data(),
+)
 def test_at_updates_traced_index(case, op, data):
     """Index arrays passed as traced arguments: duplicates are handled at run time."""
     x, index = case
@@ -350,6 +360,8 @@ def test_at_updates_basic_index(case, op):
     expected = expected_update(op, x, index, v)
     assert_same(mlc.jit(lambda x, v: run_update(op, x, index, v))(x, v), expected)
     assert_same(mlc.jit(lambda x: run_update(op, x, index, 2))(x), expected_update(op, x, index, 2))
+    graph = mlc.trace(lambda x, v: run_update(op, x, index, v), x, v)
+    assert graph.count("gather") == graph.count("scatter_add") == 0  # pad + select only
 
 
 def test_at_forms_and_broadcast_values():
@@ -387,7 +399,9 @@ def test_at_on_zero_dim_and_empty():
     assert_same(mlc.jit(lambda x: x.at[...].add(1.0))(x), np.asarray(4.0))
     e = np.zeros((0, 3))
     assert_same(mlc.jit(lambda x: x.at[:, 1].set(1.0))(e), e)
-    assert_same(mlc.jit(lambda x, i: x.at[i].max(9.0))(np.zeros(3), np.zeros(0, np.int64)), np.zeros(3))
+    assert_same(
+        mlc.jit(lambda x, i: x.at[i].max(9.0))(np.zeros(3), np.zeros(0, np.int64)), np.zeros(3)
+    )
 
 
 # -- take, take_along_axis ------------------------------------------------------------------
@@ -447,7 +461,9 @@ def test_separated_advanced_indices(data):
     batch = tuple(int(d) for d in rng.integers(1, 4, size=rng.integers(0, 3)))
     first = rng.integers(-shape[0], shape[0], size=_sub_shape(rng, batch))
     last = rng.integers(-shape[-1], shape[-1], size=_sub_shape(rng, batch))
-    between = data.draw(st.sampled_from([(slice(None),), (Ellipsis,), (None, Ellipsis), (0, Ellipsis)]))
+    between = data.draw(
+        st.sampled_from([(slice(None),), (Ellipsis,), (None, Ellipsis), (0, Ellipsis)])
+    )
     index = (first,) + between + (last,)
     check(lambda m, x: get(m, x, index), x)
     assert_same(mlc.jit(lambda x, a, b: x[(a,) + between + (b,)])(x, first, last), x[index])

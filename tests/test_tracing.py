@@ -78,7 +78,7 @@ def test_numpy_scalars_and_weak_scalars_follow_nep50():
         (lambda m, x: x + 1, i32),
         (lambda m, x: x + 1.5, i32),
         (lambda m, x: x / 2, i32),
-        (lambda m, x: 2 ** x, x32),
+        (lambda m, x: 2**x, x32),
         (lambda m, x: x > 1.5, i32),
         (lambda m, x: m.sqrt(x), i32),
     ]

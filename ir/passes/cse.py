@@ -5,16 +5,16 @@ common subexpressions are one object from the start. This pass catches what the 
 table cannot, by rebuilding the graph through a stricter key:
 
 - attributes that never compare equal to themselves: a float ``nan`` attribute (``nan != nan``),
-  or an attribute value that is not hashable at all;
-- equal constants in different byte layouts (``>f4`` and ``<f4`` arrays with the same values).
+  or an attribute value that is not hashable at all.
+
+Constant arrays are ``Literal``s, compared by dtype, shape and bytes, so equal constants (NaN
+ones included) are already one node.
 
 The key also keeps apart what Python equality would merge but NumPy would not: ``0.0`` and
 ``-0.0``, ``1``, ``1.0`` and ``True`` (each is keyed by its type and bits).
 """
 
 import struct
-
-import numpy as np
 
 from ..graph import Graph, Literal
 from .manager import register_pass
@@ -27,8 +27,7 @@ def attr_key(v):
         return ("tuple",) + tuple(attr_key(x) for x in v)
     if isinstance(v, Literal):
         a = v.array
-        native = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
-        return ("literal", native.dtype.name, a.shape, native.tobytes())
+        return ("literal", a.dtype.str, a.shape, a.tobytes())
     if isinstance(v, float):
         return ("float", struct.pack("<d", v))
     if isinstance(v, (bool, int, str)) or v is None:
@@ -40,7 +39,9 @@ def attr_key(v):
         return ("unhashable", id(v))
 
 
-@register_pass("cse", "common-subexpression elimination: merge nodes equal in op, inputs, attributes")
+@register_pass(
+    "cse", "common-subexpression elimination: merge nodes equal in op, inputs, attributes"
+)
 def cse(graph: Graph) -> Graph:
     table = {}
     alive = []  # keys hold ids of nodes in ``alive``: they must not be recycled

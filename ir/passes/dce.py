@@ -24,7 +24,9 @@ def _empty(n: Node) -> Node:
     return Node.make(PRIMITIVES["constant"], (), {"value": value}, n.loc)
 
 
-@register_pass("dce", "dead-code elimination: rebuild from the outputs; size-0 values become constants")
+@register_pass(
+    "dce", "dead-code elimination: rebuild from the outputs; size-0 values become constants"
+)
 def dce(graph: Graph) -> Graph:
     def visit(n, inputs):
         if n.op not in ("param", "constant") and n.type.size == 0:

@@ -48,7 +48,7 @@ def _splat(scalar, n: Node) -> Node:
 
 def _uniform(a: np.ndarray) -> bool:
     """All elements bitwise equal (so NaN payloads and the sign of zero agree too)."""
-    bits = np.ascontiguousarray(a).reshape(-1).view(np.dtype(f"u{a.dtype.itemsize}"))
+    bits = np.ascontiguousarray(a).reshape(a.size, 1).view(np.uint8)  # one row per element
     return bool(np.all(bits == bits[0]))
 
 

@@ -102,7 +102,7 @@ class PassManager:
     ``MLC_VERIFY`` environment variable). ``print_after_all``: print the IR after every pass to
     ``stream`` (default stderr). ``dump_dir``: write the IR after every pass there (default: the
     ``MLC_DUMP`` environment variable). ``max_rounds > 1`` repeats the whole pipeline until a
-    round leaves the graph unchanged.
+    round leaves the graph unchanged. ``after_each(name, graph)`` is called after every pass.
 
     >>> from mlc.ir import Graph, primitives as P
     >>> x = P.param(index=0, shape=(3,), dtype="float32")
@@ -120,6 +120,7 @@ class PassManager:
         max_rounds: int = 1,
         stream=None,
         input_stage: str = "traced",
+        after_each: Callable[[str, Graph], None] | None = None,
     ):
         self.passes = [get_pass(n) for n in pipeline_names(names)]
         self.verify = bool(os.environ.get("MLC_VERIFY")) if verify is None else verify
@@ -128,6 +129,7 @@ class PassManager:
         self.max_rounds = max_rounds
         self.stream = stream
         self.input_stage = input_stage
+        self.after_each = after_each
 
     @property
     def names(self) -> list[str]:
@@ -160,6 +162,8 @@ class PassManager:
             stream.write(f"# -- IR after {name} --\n{print_graph(graph)}")
         if dump_dir:
             dump_graph(graph, dump_dir, index, name)
+        if self.after_each is not None:
+            self.after_each(name, graph)
 
 
 def run_passes(graph: Graph, names, **options) -> Graph:

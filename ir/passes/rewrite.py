@@ -73,11 +73,17 @@ def map_nodes(outputs, fn: Callable[[Node, list], Any], env: dict | None = None)
     """
     env = {} if env is None else env
     order = toposort(outputs)  # keeps the old nodes alive, so ids stay unique
-    for n in order:
-        if id(n) in env:
-            continue
-        with located(n.loc):
+    current = [None]  # the location new nodes get: that of the node being mapped
+    saved = ir_graph.location_hook
+    ir_graph.location_hook = lambda: current[0]
+    try:
+        for n in order:
+            if id(n) in env:
+                continue
+            current[0] = n.loc
             env[id(n)] = fn(n, [env[id(i)] for i in n.inputs])
+    finally:
+        ir_graph.location_hook = saved
     return [env[id(o)] for o in outputs]
 
 
@@ -258,7 +264,7 @@ def is_const(n: Node, value=None) -> bool:
 
 
 def const_value(n: Node):
-    """The array a constant or splat node holds (a read-only broadcast view for a splat), or None."""
+    """The array of a constant or splat node (a read-only broadcast view for a splat), or None."""
     if n.op == "constant":
         return n.attr("value").array
     v = splat_value(n)

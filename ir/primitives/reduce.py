@@ -126,7 +126,9 @@ def _dot_impl(lhs, rhs, contracting, batch):
     b = np.transpose(rhs, list(rb) + list(rc) + rfree).reshape(B, K, N)
     with np.errstate(all="ignore"):
         out = np.matmul(a, b)
-    shape = [lhs.shape[i] for i in lb] + [lhs.shape[i] for i in lfree] + [rhs.shape[i] for i in rfree]
+    shape = (
+        [lhs.shape[i] for i in lb] + [lhs.shape[i] for i in lfree] + [rhs.shape[i] for i in rfree]
+    )
     return out.reshape(shape).astype(lhs.dtype, copy=False)
 
 

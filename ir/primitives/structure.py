@@ -53,7 +53,9 @@ def _iota_infer(shape, dtype, axis):
 
 
 def _iota_impl(shape, dtype, axis):
-    r = np.arange(shape[axis], dtype=dtype).reshape([-1 if i == axis else 1 for i in range(len(shape))])
+    r = np.arange(shape[axis], dtype=dtype).reshape(
+        [-1 if i == axis else 1 for i in range(len(shape))]
+    )
     return np.broadcast_to(r, shape).copy()
 
 
@@ -163,7 +165,9 @@ def _pad_infer(x, value, low, high, interior):
 
 
 def _pad_impl(x, value, low, high, interior):
-    shape = _pad_infer(TensorType(x.shape, x.dtype), TensorType((), x.dtype), low, high, interior).shape
+    shape = _pad_infer(
+        TensorType(x.shape, x.dtype), TensorType((), x.dtype), low, high, interior
+    ).shape
     out = np.full(shape, value, dtype=x.dtype)
     index = tuple(
         builtins.slice(lo, lo + (n - 1) * (it + 1) + 1 if n else lo, it + 1)

@@ -8,13 +8,12 @@ here raises ``NotImplementedError`` naming it. docs/numpy.md lists what is suppo
 
 import numpy as _np
 
-from . import _core, _dispatch, _ufuncs
+from . import _core, _dispatch, _ufuncs, indexing  # noqa: F401
 from ._creation import *  # noqa: F401,F403
 from ._linalg import *  # noqa: F401,F403
 from ._reductions import *  # noqa: F401,F403
 from ._shape import *  # noqa: F401,F403
 from ._ufuncs import *  # noqa: F401,F403
-from . import indexing  # noqa: E402
 from .indexing import *  # noqa: F401,F403
 
 # dtype names and constants, NumPy's own objects.

@@ -286,8 +286,9 @@ def identity(n, dtype=None, *, like=None):
 
 @numpy_function(keep_0d=True)
 def tri(N, M=None, k=0, dtype=float, *, like=None):
-    """Ones at and below the ``k``-th diagonal."""
-    return _diagonal_compare(P.le, N, M, k, dtype)
+    """Ones at and below the ``k``-th diagonal (negative sizes count as 0, as in NumPy)."""
+    N, M = operator.index(N), None if M is None else operator.index(M)
+    return _diagonal_compare(P.le, max(N, 0), None if M is None else max(M, 0), k, dtype)
 
 
 # -- arange, linspace ---------------------------------------------------------------------------
@@ -412,7 +413,9 @@ def _scaled(i, step, delta, div, dt, full, spread):
     by_step = P.mul(i, spread(step))
     by_delta = P.mul(P.div(i, _scalar(div, dt, full).node), spread(delta))
     zero = P.eq(step.node, _scalar(0, dt, step.shape).node)
-    if step.ndim:
+    if step.size == 0:
+        zero = P.const(False, dtypes.bool_)
+    elif step.ndim:
         zero = P.reduce_max(P.convert(zero, dtype=dtypes.int32), axes=tuple(range(step.ndim)))
         zero = P.eq(zero, P.const(np.int32(1), dtypes.int32))
     any_zero = P.broadcast_in_dim(zero, shape=full, dims=())

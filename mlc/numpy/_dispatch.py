@@ -1,8 +1,6 @@
 """NumPy's protocols on tracers: ``np.sin(tracer)`` and ``np.concatenate([tracer, ...])`` route
 here and on to the mlc.numpy function of the same name; anything else is named in the error."""
 
-import numpy as np
-
 
 def _mnp():
     import mlc.numpy as mnp
@@ -41,7 +39,7 @@ def array_function(func, args, kwargs):
     module = getattr(func, "__module__", "") or ""
     sub = module.split(".")[1] if module.count(".") and module.startswith("numpy.") else ""
     if sub in ("linalg", "fft", "random", "ma", "polynomial") and sub:
-        fn = getattr(getattr(_mnp(), sub, None), name, None) if sub == "linalg" else None
+        fn = getattr(vars(_mnp()).get(sub), name, None) if sub == "linalg" else None
         full = f"numpy.{sub}.{name}"
     else:
         fn = _lookup(name)

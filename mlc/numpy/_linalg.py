@@ -413,7 +413,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
         y = subtract(multiply(a2, b0), multiply(a0, b2))
     elif na == 2:  # a2 = 0
         b2 = _component(b, 2)
-        x, y = multiply(a1, b2), multiply(a0, b2)
+        x, y = multiply(a1, b2), negative(multiply(a0, b2))
     else:  # b2 = 0
         a2 = _component(a, 2)
         x, y = negative(multiply(a2, b1)), multiply(a2, b0)

@@ -122,7 +122,7 @@ def _count(shape, axes) -> int:
     return math.prod(shape[a] for a in axes)
 
 
-def _reduces_nothing(shape, axes) -> bool:
+def _over_empty_axis(shape, axes) -> bool:
     return builtins.any(shape[a] == 0 for a in axes)
 
 
@@ -211,11 +211,11 @@ def _extreme(name, op_name, prim, combine, a, axis, out, keepdims, initial, wher
                 f"reduction operation '{op_name}' does not have an identity, so to use a where "
                 f"mask one has to specify 'initial' {_at()}"
             )
-        if _reduces_nothing(x.shape, axes):
+        if _over_empty_axis(x.shape, axes):
             raise _empty_error(op_name)
         return _reduce(prim, x, axes, keepdims)
     init = cast(lift(initial), x.dtype)
-    if _reduces_nothing(x.shape, axes):
+    if _over_empty_axis(x.shape, axes):
         return broadcast_to(init, _reduced_shape(x.shape, axes, keepdims))
     if mask is not None:  # masked-out elements become ``initial``, which joins anyway
         x = U.where(mask, x, init)
@@ -307,7 +307,7 @@ def _logical_reduction(name, prim, identity, a, axis, out, keepdims, where):
     x = _truth(lift(a))
     axes = _reduction_axes(axis, x.ndim)
     keepdims = _flag(keepdims)
-    if _reduces_nothing(x.shape, axes):
+    if _over_empty_axis(x.shape, axes):
         _mask(x, where)  # still check it
         return _full(identity, np.bool_, _reduced_shape(x.shape, axes, keepdims))
     return _reduce(prim, _masked(x, _mask(x, where), identity), axes, keepdims)
@@ -683,7 +683,7 @@ def _nan_extreme(name, op_name, prim, combine, fill, a, axis, out, keepdims, ini
             f"reduction operation '{op_name}' does not have an identity, so to use a where "
             f"mask one has to specify 'initial' {_at()}"
         )
-    if _reduces_nothing(x.shape, axes):
+    if _over_empty_axis(x.shape, axes):
         if initial is _NoValue:
             raise _empty_error(op_name)
         return broadcast_to(cast(lift(initial), x.dtype), _reduced_shape(x.shape, axes, keepdims))

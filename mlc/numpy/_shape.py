@@ -964,50 +964,10 @@ r_ = AxisConcatenator(0)
 c_ = AxisConcatenator(-1, ndmin=2, trans1d=0)
 
 
-__all__ = [
-    "reshape",
-    "ravel",
-    "transpose",
-    "swapaxes",
-    "moveaxis",
-    "rollaxis",
-    "squeeze",
-    "expand_dims",
-    "broadcast_to",
-    "broadcast_arrays",
-    "broadcast_shapes",
-    "atleast_1d",
-    "atleast_2d",
-    "atleast_3d",
-    "flip",
-    "flipud",
-    "fliplr",
-    "rot90",
-    "roll",
-    "repeat",
-    "tile",
-    "concatenate",
-    "stack",
-    "vstack",
-    "hstack",
-    "dstack",
-    "column_stack",
-    "append",
-    "pad",
-    "split",
-    "array_split",
-    "vsplit",
-    "hsplit",
-    "dsplit",
-    "diag",
-    "diagonal",
-    "tril",
-    "triu",
-    "sort",
-    "argsort",
-    "r_",
-    "c_",
-    "shape",
-    "ndim",
-    "size",
-]
+__all__ = (
+    "reshape ravel transpose swapaxes moveaxis rollaxis squeeze expand_dims broadcast_to "
+    "broadcast_arrays broadcast_shapes atleast_1d atleast_2d atleast_3d flip flipud fliplr "
+    "rot90 roll repeat tile concatenate stack vstack hstack dstack column_stack append pad "
+    "split array_split vsplit hsplit dsplit diag diagonal tril triu sort argsort r_ c_ shape "
+    "ndim size"
+).split()

@@ -85,7 +85,7 @@ def _compare(name, prim, np_fn, py_op):
         ufunc_dtype(np_fn, x, y)  # NumPy's own checks (e.g. no loop for these dtypes)
         # A Python int's value does not change the dtype (NEP 50), even past int64.
         dt = result_type(*(1 if _is_int(v) else v for v in (x, y)))
-        shape = broadcast_shapes(lift(x).shape, lift(y).shape)
+        shape = broadcast_shapes(*(() if _is_int(v) else lift(v).shape for v in (x, y)))
         if _out_of_range(x, dt) != _out_of_range(y, dt):
             # NumPy 2 compares an integer array with an out-of-range Python int by value: the
             # answer is the same for every element (any in-range value stands in for them).
@@ -247,8 +247,10 @@ def round(a, decimals=0, out=None):
     _check_kwargs("round", out)
     a = lift(a)
     if a.dtype == dtypes.bool_:
-        raise TypeError(f"mlc.numpy.round: NumPy rounds bool to float16, which mlc does not "
-                        f"support; convert first, e.g. x.astype(float) (at {where_()})")
+        raise TypeError(
+            f"mlc.numpy.round: NumPy rounds bool to float16, which mlc does not "
+            f"support; convert first, e.g. x.astype(float) (at {where_()})"
+        )
     if a.dtype.kind != "f":
         if decimals >= 0:
             return a
@@ -290,7 +292,9 @@ degrees = _angle("degrees", 180.0, math.pi, np.degrees)
 def sinc(x):
     """sin(pi x) / (pi x), with NumPy's formula (x = 0 replaced by 1e-20)."""
     x = lift(x)
-    dt = np.result_type(x.dtype if not x.weak else np.float64, np.float64 if x.dtype.kind != "f" else x.dtype)
+    dt = np.result_type(
+        x.dtype if not x.weak else np.float64, np.float64 if x.dtype.kind != "f" else x.dtype
+    )
     x = cast(x, dtypes.dtype(dt))
     y = multiply(np.asarray(math.pi, x.dtype), where(equal(x, 0), np.asarray(1.0e-20, x.dtype), x))
     return true_divide(sin(y), y)
@@ -321,7 +325,9 @@ def fmin(x, y, /, out=None, **kwargs):
 
 
 @numpy_function
-def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kw):
+def clip(
+    a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kw
+):
     """minimum(maximum(a, a_min), a_max), as NumPy 2 defines clip (NaN propagates)."""
     _check_kwargs("clip", out)
     if (a_min is not np._NoValue or a_max is not np._NoValue) and (
@@ -366,9 +372,7 @@ def logaddexp2(x, y, /, out=None, **kwargs):
     x, y = cast(lift(x), dt), cast(lift(y), dt)
     d = subtract(x, y)
     log2e = np.asarray(1.0 / math.log(2.0), dt)
-    big = where(
-        greater(d, 0), x + log2e * log1p(exp2(negative(d))), y + log2e * log1p(exp2(d))
-    )
+    big = where(greater(d, 0), x + log2e * log1p(exp2(negative(d))), y + log2e * log1p(exp2(d)))
     big = where(isnan(d), d, big)
     return where(equal(x, y), x + np.asarray(1.0, dt), big)
 
@@ -477,7 +481,9 @@ def select(condlist, choicelist, default=0):
         raise ValueError("select with an empty condition list is not possible")
     for c in condlist:
         if lift(c).dtype != dtypes.bool_:
-            raise TypeError(f"invalid entry in condlist: should be boolean ndarray (got {lift(c).dtype})")
+            raise TypeError(
+                f"invalid entry in condlist: should be boolean ndarray (got {lift(c).dtype})"
+            )
     dt = result_type(*choicelist, default)
     out = cast(lift(default), dt)
     for c, v in reversed(list(zip(condlist, choicelist))):

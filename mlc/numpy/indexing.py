@@ -206,8 +206,28 @@ def _basic(x: Tracer, entries):
     The advanced indices are returned as ``[(dim in the result, index array), ...]``; their
     dimensions are kept whole until the gather.
     """
+    window, rev, out_shape, advanced = _plan(x.shape, entries)
+    node = x.node
+    if window != [(0, n, 1) for n in x.shape]:
+        start, limit, stride = zip(*window)
+        node = P.slice(node, start=start, limit=limit, stride=stride)
+    if rev:
+        node = P.rev(node, axes=tuple(rev))
+    if tuple(out_shape) != node.shape:
+        node = P.reshape(node, shape=tuple(out_shape))
+    return Tracer(node), advanced
+
+
+def _plan(shape, entries):
+    """What the basic part of the index does to an array of ``shape``.
+
+    Returns ``window`` (start, limit, stride) per dimension of x, the dims to reverse after
+    slicing, the shape after dropping integer dims and adding new axes, and the advanced
+    indices as ``[(dim in that shape, index array), ...]``.
+    """
+    ndim = len(shape)
     ints_advanced = _any_advanced(entries)
-    fill = x.ndim - sum(_consumes(e) for e in entries)
+    fill = ndim - sum(_consumes(e) for e in entries)
     expanded = []
     for kind, value in entries:
         if kind == "ellipsis":
@@ -227,18 +247,18 @@ def _basic(x: Tracer, entries):
             out_shape.append(1)
             continue
         if kind == "mask":
-            arrays = _mask_indices(value, x.shape, axis)
+            arrays = _mask_indices(value, shape, axis)
             kind, value = "array", arrays
         if kind == "int" and ints_advanced:
             kind, value = "array", [np.asarray(value, np.int64)]
         if kind == "int":
-            n = x.shape[axis]
+            n = shape[axis]
             i = int(_check_concrete(np.asarray(value), n, axis))
             window.append((i, i + 1, 1))
             axis += 1
             continue
         if kind == "slice":
-            lo, hi, st, reverse = _slice_bounds(value, x.shape[axis])
+            lo, hi, st, reverse = _slice_bounds(value, shape[axis])
             window.append((lo, hi, st))
             if reverse:
                 rev.append(axis)
@@ -246,23 +266,14 @@ def _basic(x: Tracer, entries):
             axis += 1
             continue
         for a in value:  # kind == "array": one index array per dimension
-            n = x.shape[axis]
+            n = shape[axis]
             if not is_tracer(a):
                 a = _check_concrete(a, n, axis)
             advanced.append((len(out_shape), a))
             window.append((0, n, 1))
             out_shape.append(n)
             axis += 1
-
-    node = x.node
-    if window != [(0, n, 1) for n in x.shape]:
-        start, limit, stride = zip(*window)
-        node = P.slice(node, start=start, limit=limit, stride=stride)
-    if rev:
-        node = P.rev(node, axes=tuple(rev))
-    if tuple(out_shape) != node.shape:
-        node = P.reshape(node, shape=tuple(out_shape))
-    return Tracer(node), advanced
+    return window, rev, out_shape, advanced
 
 
 def _mask_indices(mask: np.ndarray, shape, axis):
@@ -388,6 +399,9 @@ def _combine(op, a: Tracer, b: Tracer) -> Tracer:
 @numpy_function(keep_0d=True)
 def _update(op, x, index, values):
     x = lift(x)
+    window, rev, out_shape, advanced = _plan(x.shape, _parse(index, x.ndim))
+    if not advanced:
+        return _update_window(op, x, window, rev, out_shape, values)
     positions = np.arange(x.size, dtype=np.int64).reshape(x.shape)
     sel = getitem(positions, index)  # flat position in x of each indexed element
     static = not is_tracer(sel)
@@ -403,6 +417,41 @@ def _update(op, x, index, values):
     else:
         out = _update_by_inverse(op, flat_x, flat_sel, flat_v, _unique(index, flat_sel))
     return Tracer(P.reshape(out.node, shape=x.shape))
+
+
+def _update_window(op, x, window, rev, out_shape, values):
+    """A basic index selects a strided window of x: the updates are padded out to x's shape
+    (``pad`` with interior padding places them at the window's positions), then selected in.
+    No gather, no scatter, nothing of x's size stored."""
+    v = _values_for(cast(lift(values), x.dtype), out_shape)
+    counts = tuple(len(range(lo, hi, st)) for lo, hi, st in window)
+    if 0 in counts:
+        return x
+    if v.shape != counts:  # integer dims back in, new axes out
+        v = Tracer(P.reshape(v.node, shape=counts))
+    if rev:
+        v = Tracer(P.rev(v.node, axes=tuple(rev)))
+    low = tuple(lo for lo, _, _ in window)
+    high = tuple(n - (lo + (c - 1) * st + 1) for n, (lo, _, st), c in zip(x.shape, window, counts))
+    interior = tuple(st - 1 for _, _, st in window)
+
+    def place(node, fill):
+        return P.pad(node, fill, low=low, high=high, interior=interior)
+
+    full = window == [(0, n, 1) for n in x.shape]
+    padded = v if full else Tracer(place(v.node, P.const(np.zeros((), x.dtype), x.dtype)))
+    if op == "set":
+        new = padded
+    elif op == "add":
+        from ._ufuncs import add
+
+        new = cast(add(x, padded), x.dtype)
+    else:
+        new = _combine(op, x, padded)
+    if full:
+        return new
+    mask = place(_full(True, dtypes.bool_, counts), P.const(False, dtypes.bool_))
+    return Tracer(P.select(mask, new.node, x.node))
 
 
 def _values_for(v: Tracer, shape) -> Tracer:
@@ -457,11 +506,11 @@ def _update_by_inverse(op, flat_x, flat_sel, flat_v, unique):
             v = _segmented_scan(op, v, sel)
     inverse = _inverse_map(sel, flat_x.shape[0], m, unique)
     # inverse[p] = 1 + the update used for element p, or 0 where p is not indexed.
-    has = Tracer(P.gt(inverse.node, P.const(np.zeros(inverse.shape, np.int64), dtypes.int64)))
-    src = Tracer(P.sub(inverse.node, P.const(np.ones(inverse.shape, np.int64), dtypes.int64)))
-    picked = Tracer(P.gather(v.node, P.reshape(src.node, shape=src.shape + (1,))))
+    has = P.gt(inverse.node, _full(0, dtypes.int64, inverse.shape))
+    src = P.sub(inverse.node, _full(1, dtypes.int64, inverse.shape))
+    picked = Tracer(P.gather(v.node, P.reshape(src, shape=src.shape + (1,))))
     new = picked if op == "set" else _combine(op, flat_x, picked)
-    return Tracer(P.select(has.node, new.node, flat_x.node))
+    return Tracer(P.select(has, new.node, flat_x.node))
 
 
 def _sorted_by_position(sel, v):
@@ -480,8 +529,10 @@ def _shift_equal(sel, d):
         same[d:] = sel[d:] == sel[:-d]
         return Tracer(P.const(same, dtypes.bool_))
     m = sel.shape[0]
-    eq = P.eq(P.slice(sel.node, start=(d,), limit=(m,), stride=(1,)),
-              P.slice(sel.node, start=(0,), limit=(m - d,), stride=(1,)))
+    eq = P.eq(
+        P.slice(sel.node, start=(d,), limit=(m,), stride=(1,)),
+        P.slice(sel.node, start=(0,), limit=(m - d,), stride=(1,)),
+    )
     return Tracer(P.pad(eq, P.const(False, dtypes.bool_), low=(d,), high=(0,), interior=(0,)))
 
 
@@ -490,8 +541,13 @@ def _segmented_scan(op, v, sel):
     m, d = v.shape[0], 1
     zero = P.const(np.zeros((), v.dtype), v.dtype)
     while d < m:
-        prev = P.pad(P.slice(v.node, start=(0,), limit=(m - d,), stride=(1,)), zero,
-                     low=(d,), high=(0,), interior=(0,))
+        prev = P.pad(
+            P.slice(v.node, start=(0,), limit=(m - d,), stride=(1,)),
+            zero,
+            low=(d,),
+            high=(0,),
+            interior=(0,),
+        )
         combined = _combine(op, v, Tracer(prev))
         v = Tracer(P.select(_shift_equal(sel, d).node, combined.node, v.node))
         d *= 2
@@ -501,24 +557,26 @@ def _segmented_scan(op, v, sel):
 def _inverse_map(sel, n, m, unique) -> Tracer:
     """For each of the ``n`` elements, 1 + the (last) update aimed at it, or 0."""
     if isinstance(sel, np.ndarray):
-        ids = np.arange(1, m + 1)
-        last = np.append(sel[:-1] != sel[1:], True) if m else np.zeros(0, bool)
-        if unique:
-            last[:] = True
+        last = np.ones(m, bool)
+        if not unique:  # sorted: the last of each run of equal positions
+            last[:-1] = sel[:-1] != sel[1:]
         inverse = np.zeros(n, np.int64)
-        inverse[sel[last]] = ids[last]
+        inverse[sel[last]] = np.arange(1, m + 1)[last]
         return Tracer(P.const(inverse, dtypes.int64))
-    ids = P.iota(shape=(m,), dtype=dtypes.int64, axis=0)
-    ids = P.add(ids, P.const(np.ones(m, np.int64), dtypes.int64))
-    if not unique:  # only the last update of each run of equal (sorted) positions
-        last = P.pad(
-            P.ne(P.slice(sel.node, start=(0,), limit=(m - 1,), stride=(1,)),
-                 P.slice(sel.node, start=(1,), limit=(m,), stride=(1,))),
-            P.const(True, dtypes.bool_), low=(0,), high=(1,), interior=(0,),
-        ) if m else P.const(np.zeros(0, bool), dtypes.bool_)
-        ids = P.select(last, ids, P.const(np.zeros(m, np.int64), dtypes.int64))
-    zeros = P.const(np.zeros(n, np.int64), dtypes.int64)
-    return Tracer(P.scatter_add(zeros, _column(sel), ids))
+    ids = P.add(P.iota(shape=(m,), dtype=dtypes.int64, axis=0), _full(1, dtypes.int64, (m,)))
+    if not unique and m:  # sorted: only the last update of each run of equal positions
+        differs = P.ne(
+            P.slice(sel.node, start=(0,), limit=(m - 1,), stride=(1,)),
+            P.slice(sel.node, start=(1,), limit=(m,), stride=(1,)),
+        )
+        last = P.pad(differs, P.const(True, dtypes.bool_), low=(0,), high=(1,), interior=(0,))
+        ids = P.select(last, ids, _full(0, dtypes.int64, (m,)))
+    return Tracer(P.scatter_add(_full(0, dtypes.int64, (n,)), _column(sel), ids))
+
+
+def _full(value, dtype, shape):
+    """A scalar constant broadcast to ``shape`` (no array of that size stored)."""
+    return P.broadcast_in_dim(P.const(np.asarray(value, dtype), dtype), shape=shape, dims=())
 
 
 # -- take -----------------------------------------------------------------------------------
