@@ -21,15 +21,15 @@ demo: $(VENV)/.installed-base
 	$(PY) examples/quickstart.py
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check mlc ir backends tests examples benchmarks
-	$(VENV)/bin/ruff format --check mlc ir backends tests examples benchmarks
+	$(VENV)/bin/ruff check mlc ir backends tests examples
+	$(VENV)/bin/ruff format --check mlc ir backends tests examples
 
 test: $(VENV)/.installed-test lint
 	$(PY) -m pytest -n 2 tests
 	$(PY) -m pytest -q --doctest-modules mlc ir backends
 
 format: $(VENV)/.installed-test
-	$(VENV)/bin/ruff format mlc ir backends tests examples benchmarks
+	$(VENV)/bin/ruff format mlc ir backends tests examples
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

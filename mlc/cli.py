@@ -98,7 +98,7 @@ def cmd_opt(a) -> str:
             text = f.read()
     except OSError as e:
         raise CLIError(f"cannot read {a.input}: {e.strerror}") from None
-    graph = parse(text, filename=a.input)
+    graph = parse(text, file=a.input)
     names = [p for p in (a.passes or "").split(",") if p]
     out = []
     graph = run_passes(

@@ -394,6 +394,21 @@ def test_nep50_promotion(f, args, dtype):
     check_ew(lambda m, *a: f(*a), *args)
 
 
+def test_nep50_promotion_eager_through_mlc_numpy():
+    assert mnp.multiply(f32, 2.0).dtype == F32
+    assert mnp.multiply(2.0, f32).dtype == F32
+    assert mnp.multiply(f32, np.float64(2.0)).dtype == F64
+    assert mnp.add(i32, 2).dtype == I32
+    assert mnp.add(i32, 2.5).dtype == F64
+    assert mnp.add(f64, 1).dtype == F64
+    assert mnp.add(f32, i64).dtype == F64
+    assert mnp.add(i64, f32).dtype == F64
+    assert mnp.add(bools, 1).dtype == I64
+    assert mnp.where(bools, f32, 0.5).dtype == F32
+    assert mnp.clip(f32, 0, 1.5).dtype == F32
+    assert mnp.clip(i32, 0, 1.5).dtype == F64
+
+
 def test_python_float_jit_argument_is_weak():
     assert mlc.jit(lambda x, s: x * s)(f32, 2.0).dtype == F32
     assert mlc.jit(lambda x, s: x + s)(i32, 3).dtype == I32

@@ -3,7 +3,8 @@
 Every rule preserves the reference interpreter's result bit for bit, NaN, inf and -0.0 included
 (docs/passes.md gives the reasoning rule by rule). So some familiar rewrites are *not* here:
 ``x + 0.0 -> x`` (turns -0.0 into +0.0), ``x - x -> 0`` and ``x * 0 -> 0`` on floats (NaN, inf),
-``x ** 3 -> x * x * x`` (rounds twice where ``pow`` rounds once).
+``x ** 3 -> x * x * x`` on floats (rounds twice where ``pow`` rounds once; the opt-in pass
+``expand-pow`` does it, and for integers ``simplify`` does it exactly).
 """
 
 import numpy as np
@@ -171,6 +172,9 @@ def pow_scalar(n):
         return x
     if e == 2:
         return E.mul(x, x)
+    if e == 3 and _is_exact(n):
+        # Integer power is repeated multiplication modulo 2**bits, so x*x*x is bit-exact.
+        return E.mul(E.mul(x, x), x)
     if _is_float(n) and e == 0.5:
         return E.sqrt(x)
     if _is_float(n) and e == -1:
@@ -303,3 +307,25 @@ def reduce_nothing(n):
 @register_pass("simplify", "algebraic simplification: exact pattern rewrites (docs/passes.md)")
 def simplify(graph: Graph) -> Graph:
     return rules(graph, frozen=pow_exponent_views)
+
+
+# -- not exact: opt-in -------------------------------------------------------------------------
+approx_rules = Rewriter("expand-pow")
+
+
+@approx_rules.rule("pow")
+def pow_small_integer(n):
+    # x ** k -> repeated multiplication for k = 2, 3, 4 on floats: within 2 ulp of pow, not
+    # bit-exact (pow rounds once), so it is not in the default pipeline. Compiled backends,
+    # which state their own ulp bounds, run it; so can `mlc opt --passes expand-pow`.
+    e = splat_value(n.inputs[1])
+    if e is None or e not in (2, 3, 4):
+        return None
+    x = n.inputs[0]
+    x2 = E.mul(x, x)
+    return {2: x2, 3: E.mul(x2, x), 4: E.mul(x2, x2)}[int(e)]
+
+
+@register_pass("expand-pow", "x**2, x**3, x**4 -> multiplications (floats: within 2 ulp; opt-in)")
+def expand_pow(graph: Graph) -> Graph:
+    return approx_rules(graph)
