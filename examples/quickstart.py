@@ -20,8 +20,17 @@ print("mlc   :", y, y.dtype)
 print("numpy :", expected, expected.dtype)
 print("max abs difference:", float(np.max(np.abs(y - expected))))
 print()
-print("The traced graph:")
+print("The graph mlc traced (one SSA line per node, with the source line that made it):")
 print(gelu.lower(x).as_text(optimized=False))
-print("After optimization (cse, fold, simplify, dce):")
-print(gelu.lower(x).as_text())
+
+
+@mlc.jit
+def scaled_square(x):
+    return (x * 1.0 - 0.0) ** 2  # the passes remove what does not change a single bit
+
+
+print("scaled_square, traced:")
+print(scaled_square.lower(x).as_text(optimized=False))
+print("scaled_square, after cse, fold, simplify, dce:")
+print(scaled_square.lower(x).as_text())
 print("stats:", mlc.stats())

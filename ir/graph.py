@@ -159,7 +159,9 @@ class Node:
         object.__setattr__(n, "inputs", inputs)
         object.__setattr__(n, "attrs", frozen)
         object.__setattr__(n, "type", typ)
-        object.__setattr__(n, "loc", loc if loc is not None else location_hook())
+        if loc is None and prim.name != "param":  # params are shared by every graph: no line
+            loc = location_hook()
+        object.__setattr__(n, "loc", loc)
         if key is not None:
             _NODES[key] = n
         return n

@@ -245,7 +245,6 @@ def _binary_call(name):
 
 def _two_arrays(data, dtypes_, lo, hi, special):
     s1, s2 = data.draw(broadcast_shapes(2))
-    # copysign's sign source has no NaN: the sign bit of a NaN is invisible to comparisons.
     x = data.draw(arrays(dtypes_[0], s1, lo, hi, special=special))
     y = data.draw(arrays(dtypes_[1], s2, lo, hi, special=special))
     return x, y
