@@ -246,6 +246,10 @@ def abstract(x):
     if isinstance(x, complex):
         raise TypeError("mlc does not support complex numbers yet")
     a = np.asarray(x)
+    if weak and type(x) is int and not -(2**31) <= x < 2**31:
+        # NumPy raises OverflowError when such an int meets an int32 array: keep the value (in
+        # the cache key too) so the trace can do the same. Rare, so retracing per value is fine.
+        weak = ("int", x)
     return a.shape, dtypes.dtype(a.dtype), weak
 
 
@@ -272,7 +276,10 @@ def trace_flat(f, avals, name="f"):
     ``f`` may return any pytree of arrays; non-traced leaves become constants.
     """
     params = [P.param(index=i, shape=s, dtype=d) for i, (s, d, _) in enumerate(avals)]
-    tracers = [Tracer(p, weak=w) for p, (_, _, w) in zip(params, avals)]
+    tracers = [
+        Tracer(p, weak=bool(w), pyval=w[1] if isinstance(w, tuple) else None)
+        for p, (_, _, w) in zip(params, avals)
+    ]
     out = f(*tracers)
     out_leaves, out_tree = pytree.flatten(out)
     nodes = []

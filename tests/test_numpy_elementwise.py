@@ -12,7 +12,7 @@ that cannot give the same bits say why next to their tolerance.
 
 import numpy as np
 import pytest
-from conformance import arrays, broadcast_shapes, check, check_raises
+from conformance import arrays, assert_same, broadcast_shapes, check, check_raises
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -428,14 +428,12 @@ def test_python_int_overflow_raises_like_numpy():
     check_ew(lambda m, x: m.add(x, 2**40), i64)  # fits int64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Python int jit argument is traced as a weak int64 param without its value, so "
-    "`x + s` with s = 2**40 wraps to int32 instead of raising OverflowError (api/tracing)",
-)
 def test_python_int_jit_argument_out_of_range_raises():
     with pytest.raises(OverflowError):
         mlc.jit(lambda x, s: x + s)(i32, 2**40)
+    f = mlc.jit(lambda x, s: (x.astype(np.int64) + s, x < s, x * 1.0 + s))
+    for s in (2**40, -(2**40), 7):
+        assert_same(f(i32, s), (i32.astype(np.int64) + s, i32 < s, i32 * 1.0 + s))
 
 
 # -- Python operators on tracers ------------------------------------------------------------

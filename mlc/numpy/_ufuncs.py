@@ -89,7 +89,8 @@ def _compare(name, prim, np_fn, py_op):
         if _out_of_range(x, dt) != _out_of_range(y, dt):
             # NumPy 2 compares an integer array with an out-of-range Python int by value: the
             # answer is the same for every element (any in-range value stands in for them).
-            a, b = (0, y) if _out_of_range(y, dt) else (x, 0)
+            value = lambda v: v.pyval if isinstance(v, Tracer) else v  # noqa: E731
+            a, b = (0, value(y)) if _out_of_range(y, dt) else (value(x), 0)
             return broadcast_to(lift(np.bool_(py_op(a, b))), shape)
         a, b = cast(lift(x), dt), cast(lift(y), dt)
         return Tracer(prim(broadcast_to(a, shape).node, broadcast_to(b, shape).node))
