@@ -192,7 +192,6 @@ for _dunder, _fn in {
     "truediv": "true_divide",
     "floordiv": "floor_divide",
     "mod": "remainder",
-    "pow": "power",
     "matmul": "matmul",
     "and": "bitwise_and",
     "or": "bitwise_or",
@@ -233,6 +232,7 @@ def _pow(self, other):
 
 
 Tracer.__pow__ = _pow
+Tracer.__rpow__ = _binary("power", reflected=True)
 
 
 # -- tracing a function ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ def lift(x, dtype=None) -> Tracer:
     if is_weak_scalar(x) and dtype is None:
         a = np.asarray(x)
         return Tracer(P.const(a, dtypes.dtype(a.dtype)), weak=True, pyval=x)
-    if isinstance(x, (list, tuple)) and _contains_tracer(x):
+    if isinstance(x, (list, tuple)) and contains_tracer(x):
         from . import _creation
 
         return _creation.array(x, dtype=dtype)
@@ -44,13 +44,13 @@ def lift(x, dtype=None) -> Tracer:
     return Tracer(P.const(a, dtypes.dtype(a.dtype)))
 
 
-def _contains_tracer(x) -> bool:
+def contains_tracer(x) -> bool:
     if isinstance(x, Tracer):
         return True
     if isinstance(x, (list, tuple)):
-        return any(_contains_tracer(v) for v in x)
+        return any(contains_tracer(v) for v in x)
     if isinstance(x, dict):
-        return any(_contains_tracer(v) for v in x.values())
+        return any(contains_tracer(v) for v in x.values())
     return False
 
 
@@ -119,7 +119,7 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
     for i in range(nd):
         dims = {s[len(s) - nd + i] for s in shapes if len(s) - nd + i >= 0} - {1}
         if len(dims) > 1:
-            shown = " ".join(_numpy_shape_str(s) for s in shapes)
+            shown = " ".join(shape_str(s) for s in shapes)
             raise ValueError(
                 f"operands could not be broadcast together with shapes {shown} (at {where()})"
             )
@@ -127,10 +127,29 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _numpy_shape_str(shape) -> str:
-    """A shape as NumPy's broadcast error prints it: ``(2,3)``, ``(4,)``, ``()``."""
+def shape_str(shape) -> str:
+    """A shape as NumPy's error messages print it: ``(2,3)``, ``(4,)``, ``()``."""
     inner = ",".join(str(n) for n in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def reshaped(t: Tracer, shape) -> Tracer:
+    """``t`` with another shape of the same size (no node when the shape is unchanged)."""
+    shape = tuple(int(n) for n in shape)
+    return t if t.shape == shape else Tracer(P.reshape(t.node, shape=shape))
+
+
+def transposed(t: Tracer, perm) -> Tracer:
+    """``t`` with its axes permuted (no node for the identity permutation)."""
+    perm = tuple(perm)
+    return t if perm == tuple(range(t.ndim)) else Tracer(P.transpose(t.node, perm=perm))
+
+
+def splat(value, dtype, shape) -> Tracer:
+    """A scalar constant broadcast to ``shape``: never an array of that size."""
+    with np.errstate(all="ignore"):
+        c = P.const(np.asarray(value).astype(dtype), dtype)
+    return Tracer(P.broadcast_in_dim(c, shape=tuple(shape), dims=()))
 
 
 def broadcast_to(x: Tracer, shape) -> Tracer:
@@ -199,7 +218,7 @@ def numpy_function(fn=None, *, keep_0d=False):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         out = fn(*args, **kwargs)
-        if _contains_tracer(args) or _contains_tracer(kwargs):
+        if contains_tracer(args) or contains_tracer(kwargs):
             return out
         return materialize(out, keep_0d)
 

@@ -27,6 +27,7 @@ from ._core import (
     broadcast_shapes,
     broadcast_to,
     cast,
+    contains_tracer,
     is_tracer,
     lift,
     normalize_axis,
@@ -96,7 +97,7 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     dt = None if dtype is None else _dtype(dtype)
     if is_tracer(object):
         t = Tracer(object.node) if dt is None else cast(object, dt)
-    elif isinstance(object, (list, tuple)) and _has_tracer(object):
+    elif isinstance(object, (list, tuple)) and contains_tracer(object):
         t = _stack_nested(object, dt)
     else:
         if isinstance(object, complex) or np.iscomplexobj(object):
@@ -106,12 +107,6 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     if t.ndim < ndmin:
         t = Tracer(P.reshape(t.node, shape=(1,) * (ndmin - t.ndim) + t.shape))
     return t
-
-
-def _has_tracer(x) -> bool:
-    if is_tracer(x):
-        return True
-    return isinstance(x, (list, tuple)) and any(_has_tracer(v) for v in x)
 
 
 def _leaves(x):

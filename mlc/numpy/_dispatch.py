@@ -8,16 +8,14 @@ def _mnp():
     return mnp
 
 
-# NumPy names whose mlc.numpy function has another name.
-_ALIASES = {"amax": "max", "amin": "min", "round_": "round", "product": "prod"}
+# NumPy submodules mlc.numpy does not provide: their functions are named with the submodule.
+_SUBMODULES = ("linalg", "fft", "random", "ma", "polynomial")
 
 
 def _lookup(name):
+    """The mlc.numpy function NumPy's ``name`` routes to, or None (names are NumPy's own)."""
     mnp = _mnp()
-    fn = getattr(mnp, _ALIASES.get(name, name), None)
-    if fn is None or name not in mnp.__all__ and _ALIASES.get(name) is None:
-        return None
-    return fn
+    return vars(mnp).get(name) if name in mnp.__all__ else None
 
 
 def array_ufunc(ufunc, method, inputs, kwargs):
@@ -36,14 +34,11 @@ def array_ufunc(ufunc, method, inputs, kwargs):
 
 def array_function(func, args, kwargs):
     name = func.__name__
-    module = getattr(func, "__module__", "") or ""
-    sub = module.split(".")[1] if module.count(".") and module.startswith("numpy.") else ""
-    if sub in ("linalg", "fft", "random", "ma", "polynomial") and sub:
-        fn = getattr(vars(_mnp()).get(sub), name, None) if sub == "linalg" else None
-        full = f"numpy.{sub}.{name}"
+    parts = (getattr(func, "__module__", None) or "").split(".")
+    if len(parts) > 1 and parts[0] == "numpy" and parts[1] in _SUBMODULES:
+        fn, full = None, f"numpy.{parts[1]}.{name}"
     else:
-        fn = _lookup(name)
-        full = f"numpy.{name}"
+        fn, full = _lookup(name), f"numpy.{name}"
     if fn is None:
         raise NotImplementedError(
             f"{full} is not supported on traced arrays by mlc "

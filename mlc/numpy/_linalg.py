@@ -27,6 +27,9 @@ from ._core import (
     lift,
     normalize_axis,
     numpy_function,
+    reshaped,
+    shape_str,
+    transposed,
 )
 from ._ufuncs import multiply, negative, subtract
 
@@ -75,24 +78,10 @@ def _no_out(name, out):
         raise NotImplementedError(f"mlc.numpy.{name}: out= is not supported (arrays are immutable)")
 
 
-def _fmt(shape) -> str:
-    return "(" + ",".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _reshape(t: Tracer, shape) -> Tracer:
-    shape = tuple(shape)
-    return t if t.shape == shape else Tracer(P.reshape(t.node, shape=shape))
-
-
-def _transpose(t: Tracer, perm) -> Tracer:
-    perm = tuple(perm)
-    return t if perm == tuple(range(t.ndim)) else Tracer(P.transpose(t.node, perm=perm))
-
-
 def _moveaxis(t: Tracer, src: int, dst: int) -> Tracer:
     perm = [i for i in range(t.ndim) if i != src]
     perm.insert(dst, src)
-    return _transpose(t, perm)
+    return transposed(t, perm)
 
 
 def _dot(a: Tracer, b: Tracer, contracting, batch=((), ())) -> Tracer:
@@ -124,7 +113,7 @@ def _contract(x: Tracer, xl: list, y: Tracer, yl: list, keep) -> tuple[Tracer, l
 
 def _arrange(t: Tracer, labels: list, target: list) -> Tracer:
     """``t`` (dims named by ``labels``) transposed so its dims follow ``target``."""
-    return _transpose(t, [labels.index(lab) for lab in target])
+    return transposed(t, [labels.index(lab) for lab in target])
 
 
 def _broadcast_contract(name, a, a_core, b, b_core) -> Tracer:
@@ -139,13 +128,13 @@ def _broadcast_contract(name, a, a_core, b, b_core) -> Tracer:
     pa, pb = (1,) * (nb - len(sa)) + sa, (1,) * (nb - len(sb)) + sb
     if any(x != y and 1 not in (x, y) for x, y in zip(pa, pb)):
         raise ValueError(
-            f"{name}: operands could not be broadcast together: batch dims {_fmt(sa)} and "
-            f"{_fmt(sb)} of shapes {_fmt(a.shape)} and {_fmt(b.shape)} (at {where()})"
+            f"{name}: operands could not be broadcast together: batch dims {shape_str(sa)} and "
+            f"{shape_str(sb)} of shapes {shape_str(a.shape)} and {shape_str(b.shape)} (at {where()})"
         )
     a_keep = [i for i in range(nb) if pa[i] != 1]
     b_keep = [i for i in range(nb) if pb[i] != 1]
-    a = _reshape(a, [pa[i] for i in a_keep] + list(a.shape[len(sa) :]))
-    b = _reshape(b, [pb[i] for i in b_keep] + list(b.shape[len(sb) :]))
+    a = reshaped(a, [pa[i] for i in a_keep] + list(a.shape[len(sa) :]))
+    b = reshaped(b, [pb[i] for i in b_keep] + list(b.shape[len(sb) :]))
     al = [("batch", i) for i in a_keep] + list(a_core)
     bl = [("batch", i) for i in b_keep] + list(b_core)
     out, labels = _contract(a, al, b, bl, keep=set(al + bl) - {"k"})
@@ -154,7 +143,7 @@ def _broadcast_contract(name, a, a_core, b, b_core) -> Tracer:
     out = _arrange(out, labels, target)
     core_sizes = list(out.shape[out.ndim - len(out_core) :])
     batch = [y if x == 1 else x for x, y in zip(pa, pb)]
-    return _reshape(out, batch + core_sizes)
+    return reshaped(out, batch + core_sizes)
 
 
 # -- matmul and friends ---------------------------------------------------------------------
@@ -193,7 +182,7 @@ def matmul(x1, x2, /, out=None, *, casting="same_kind", dtype=None, axes=None, a
         raise ValueError(
             f"matmul: Input operand 1 has a mismatch in its core dimension 0, with gufunc "
             f"signature {_MATMUL_SIG} (size {kb} is different from {ka}): shapes "
-            f"{_fmt(a.shape)} and {_fmt(b.shape)} (at {where()})"
+            f"{shape_str(a.shape)} and {shape_str(b.shape)} (at {where()})"
         )
     a_core = ["n", "k"] if a.ndim >= 2 else ["k"]
     b_core = ["k", "m"] if b.ndim >= 2 else ["k"]
@@ -218,7 +207,7 @@ def _gufunc_product(name, sig, x1, x2, a_core, b_core, out, dtype, casting, axes
         raise ValueError(
             f"{name}: Input operand 1 has a mismatch in its core dimension "
             f"{b_core.index('k')}, with gufunc signature {sig} (size {kb} is different from "
-            f"{ka}): shapes {_fmt(a.shape)} and {_fmt(b.shape)} (at {where()})"
+            f"{ka}): shapes {shape_str(a.shape)} and {shape_str(b.shape)} (at {where()})"
         )
     return _broadcast_contract(name, a, a_core, b, b_core)
 
@@ -247,7 +236,7 @@ def vecmat(x1, x2, /, out=None, *, casting="same_kind", dtype=None, axes=None, a
 # -- dot, vdot, inner, outer, tensordot, kron -----------------------------------------------
 def _not_aligned(a, b, da, db):
     return ValueError(
-        f"shapes {_fmt(a.shape)} and {_fmt(b.shape)} not aligned: {a.shape[da]} (dim {da}) != "
+        f"shapes {shape_str(a.shape)} and {shape_str(b.shape)} not aligned: {a.shape[da]} (dim {da}) != "
         f"{b.shape[db]} (dim {db}) (at {where()})"
     )
 
@@ -277,10 +266,10 @@ def vdot(a, b, /):
     a, b = _arrays(a, b)
     if a.size != b.size:
         raise ValueError(
-            f"vdot: vectors have different lengths: {a.size} elements (shape {_fmt(a.shape)}) "
-            f"and {b.size} (shape {_fmt(b.shape)}) (at {where()})"
+            f"vdot: vectors have different lengths: {a.size} elements (shape {shape_str(a.shape)}) "
+            f"and {b.size} (shape {shape_str(b.shape)}) (at {where()})"
         )
-    a, b = _reshape(a, (a.size,)), _reshape(b, (b.size,))
+    a, b = reshaped(a, (a.size,)), reshaped(b, (b.size,))
     return _dot(a, b, ((0,), (0,)))
 
 
@@ -300,7 +289,7 @@ def outer(a, b, out=None):
     """``a.ravel()[:, None] * b.ravel()[None, :]``."""
     _no_out("outer", out)
     a, b = _arrays(a, b)
-    return multiply(_reshape(a, (a.size, 1)), _reshape(b, (1, b.size)))
+    return multiply(reshaped(a, (a.size, 1)), reshaped(b, (1, b.size)))
 
 
 def _axis_list(axes):
@@ -340,8 +329,8 @@ def tensordot(a, b, axes=2):
         sizes_a = [a.shape[i] for i in axes_a]
         sizes_b = [b.shape[j] for j in axes_b]
         raise ValueError(
-            f"shape-mismatch for sum: axes {axes_a} of {_fmt(a.shape)} have sizes {sizes_a}, "
-            f"axes {axes_b} of {_fmt(b.shape)} have sizes {sizes_b} (at {where()})"
+            f"shape-mismatch for sum: axes {axes_a} of {shape_str(a.shape)} have sizes {sizes_a}, "
+            f"axes {axes_b} of {shape_str(b.shape)} have sizes {sizes_b} (at {where()})"
         )
     return _dot(a, b, (axes_a, axes_b))
 
@@ -356,9 +345,9 @@ def kron(a, b):
     sa = (1,) * (nd - a.ndim) + a.shape
     sb = (1,) * (nd - b.ndim) + b.shape
     # a as (a0, 1, a1, 1, ...) times b as (1, b0, 1, b1, ...), then merge each pair of dims.
-    ea = _reshape(a, [n for s in sa for n in (s, 1)])
-    eb = _reshape(b, [n for s in sb for n in (1, s)])
-    return _reshape(multiply(ea, eb), [x * y for x, y in zip(sa, sb)])
+    ea = reshaped(a, [n for s in sa for n in (s, 1)])
+    eb = reshaped(b, [n for s in sb for n in (1, s)])
+    return reshaped(multiply(ea, eb), [x * y for x, y in zip(sa, sb)])
 
 
 # -- cross ----------------------------------------------------------------------------------
@@ -369,7 +358,7 @@ def _component(t: Tracer, i: int) -> Tracer:
     limit = list(t.shape)
     limit[-1] = i + 1
     part = Tracer(P.slice(t.node, start=tuple(start), limit=tuple(limit), stride=(1,) * t.ndim))
-    return _reshape(part, t.shape[:-1])
+    return reshaped(part, t.shape[:-1])
 
 
 @numpy_function(keep_0d=True)
@@ -417,7 +406,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     else:  # b2 = 0
         a2 = _component(a, 2)
         x, y = negative(multiply(a2, b1)), multiply(a2, b0)
-    parts = [_reshape(broadcast_to(c, shape), shape + (1,)).node for c in (x, y, z)]
+    parts = [reshaped(broadcast_to(c, shape), shape + (1,)).node for c in (x, y, z)]
     out = Tracer(P.concatenate(*parts, axis=len(shape)))
     return _moveaxis(out, len(shape), axisc)
 
@@ -561,7 +550,7 @@ def _diagonal(t: Tracer, labels: list, i: int):
         sizes.append(ns[0])
     front = [j for lab in repeated for j, m in enumerate(labels) if m == lab]
     rest = [j for j, m in enumerate(labels) if m not in repeated]
-    t = _transpose(t, front + rest)
+    t = transposed(t, front + rest)
     grid = np.moveaxis(np.indices(sizes, dtype=np.int64), 0, -1)
     counts = [labels.count(lab) for lab in repeated]
     index = grid[..., np.repeat(np.arange(len(repeated)), counts)]
@@ -579,7 +568,7 @@ def _label_sizes(ops, labels_list):
     for lab, ns in seen.items():
         big = sorted(set(ns) - {1})
         if len(big) > 1:
-            shapes = " ".join(_fmt(t.shape) for t in ops)
+            shapes = " ".join(shape_str(t.shape) for t in ops)
             raise ValueError(
                 f"operands could not be broadcast together: einsum index {_show(lab)} has sizes "
                 f"{big[0]} and {big[1]} (operand shapes {shapes}) (at {where()})"
@@ -616,7 +605,7 @@ def _einsum(ops: list, in_labels: list, out_labels: list) -> Tracer:
     for i, (t, labels) in enumerate(zip(ops, in_labels)):
         # A size-1 dim against a larger one: drop it here, the value broadcasts.
         keep = [j for j, (lab, n) in enumerate(zip(labels, t.shape)) if n == sizes[lab]]
-        ops[i] = _reshape(t, [t.shape[j] for j in keep])
+        ops[i] = reshaped(t, [t.shape[j] for j in keep])
         in_labels[i] = [labels[j] for j in keep]
     # A label in one operand only and not in the output is summed before any product.
     for i in range(len(ops)):

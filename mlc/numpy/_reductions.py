@@ -19,13 +19,16 @@ from mlc.ir import primitives as P
 from . import _ufuncs as U
 from ._core import (
     Tracer,
-    _contains_tracer,
     broadcast_to,
     cast,
+    contains_tracer,
     lift,
     materialize,
     normalize_axis,
     numpy_function,
+    reshaped,
+    splat,
+    transposed,
     ufunc_dtype,
 )
 
@@ -107,15 +110,10 @@ def _reduced_shape(shape, axes, keepdims):
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
-def _reshape(t: Tracer, shape) -> Tracer:
-    shape = tuple(shape)
-    return t if t.shape == shape else Tracer(P.reshape(t.node, shape=shape))
-
-
 def _reduce(prim, x: Tracer, axes, keepdims) -> Tracer:
     """``prim`` over ``axes`` (none: ``x`` itself, no longer weak), reshaped for keepdims."""
     r = Tracer(prim(x.node, axes=axes)) if axes else Tracer(x.node)
-    return _reshape(r, _reduced_shape(x.shape, axes, keepdims)) if keepdims else r
+    return reshaped(r, _reduced_shape(x.shape, axes, keepdims)) if keepdims else r
 
 
 def _count(shape, axes) -> int:
@@ -124,10 +122,6 @@ def _count(shape, axes) -> int:
 
 def _over_empty_axis(shape, axes) -> bool:
     return builtins.any(shape[a] == 0 for a in axes)
-
-
-def _full(value, dtype, shape) -> Tracer:
-    return broadcast_to(lift(np.asarray(value, dtype)), tuple(shape))
 
 
 def _acc_dtype(np_fn, x, dtype):
@@ -271,14 +265,14 @@ def _arg_extreme(name, prim, a, axis, out, keepdims):
             raise ValueError(f"attempt to get {name} of an empty sequence {_at()}")
         flat = Tracer(P.reshape(x.node, shape=(x.size,)))
         r = Tracer(prim(flat.node, axis=0))
-        return _reshape(r, (1,) * x.ndim) if keepdims else r
+        return reshaped(r, (1,) * x.ndim) if keepdims else r
     ax = normalize_axis(axis, x.ndim)
     if x.ndim == 0:  # NumPy lets a 0-d array use axis 0 or -1
-        return _full(0, np.int64, ())
+        return splat(0, np.int64, ())
     if x.shape[ax] == 0:
         raise ValueError(f"attempt to get {name} of an empty sequence {_at()}")
     r = Tracer(prim(x.node, axis=ax))
-    return _reshape(r, _reduced_shape(x.shape, (ax,), True)) if keepdims else r
+    return reshaped(r, _reduced_shape(x.shape, (ax,), True)) if keepdims else r
 
 
 @numpy_function
@@ -309,7 +303,7 @@ def _logical_reduction(name, prim, identity, a, axis, out, keepdims, where):
     keepdims = _flag(keepdims)
     if _over_empty_axis(x.shape, axes):
         _mask(x, where)  # still check it
-        return _full(identity, np.bool_, _reduced_shape(x.shape, axes, keepdims))
+        return splat(identity, np.bool_, _reduced_shape(x.shape, axes, keepdims))
     return _reduce(prim, _masked(x, _mask(x, where), identity), axes, keepdims)
 
 
@@ -377,7 +371,7 @@ def _var(name, a, axis, dtype, out, ddof, keepdims, where, mean, correction):
     s = _reduce(P.reduce_sum, _masked(cast(U.multiply(d, d), dt), mask, 0), axes, keepdims)
     if mask is None:
         return _divide_by_count(s, builtins.max(n - ddof, 0))
-    dof = U.maximum(U.subtract(_reshape(n, s.shape), ddof), 0)
+    dof = U.maximum(U.subtract(reshaped(n, s.shape), ddof), 0)
     return _divide_by_count(s, dof)
 
 
@@ -457,7 +451,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=_NoValue):
             return avg
         if avg.size == 0:
             raise ZeroDivisionError(f"division by zero {_at()}")
-        return avg, _full(x.size / avg.size, avg.dtype, avg.shape)
+        return avg, splat(x.size / avg.size, avg.dtype, avg.shape)
     w = lift(weights)
     w = Tracer(w.node) if w.weak else w  # NumPy takes asanyarray(weights): never weak
     if x.dtype.kind in "biu":
@@ -473,9 +467,9 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=_NoValue):
             )
         if list(axes) != sorted(axes):
             w = Tracer(P.transpose(w.node, perm=tuple(int(i) for i in np.argsort(axes))))
-        w = _reshape(w, tuple(n if ax in axes else 1 for ax, n in enumerate(x.shape)))
+        w = reshaped(w, tuple(n if ax in axes else 1 for ax, n in enumerate(x.shape)))
     scl = sum(w, axes, dtype=dt, keepdims=keepdims)
-    if not _contains_tracer(weights) and np.any(materialize(scl) == 0):
+    if not contains_tracer(weights) and np.any(materialize(scl) == 0):
         raise ZeroDivisionError(f"Weights sum to zero, can't be normalized {_at()}")
     avg = U.true_divide(sum(U.multiply(x, w, dtype=dt), axes, keepdims=keepdims), scl)
     if not returned:
@@ -488,7 +482,7 @@ def _scan(name, prim, np_fn, a, axis, dtype, out):
     _no_out(name, out)
     x = lift(a)
     if axis is None or x.ndim == 0:  # NumPy flattens (a 0-d array becomes shape (1,))
-        x = _reshape(x, (x.size,))
+        x = reshaped(x, (x.size,))
     ax = 0 if axis is None else normalize_axis(axis, x.ndim)
     x = cast(x, _acc_dtype(np_fn, x, dtype))
     return Tracer(prim(x.node, axis=ax, reverse=False))
@@ -619,9 +613,9 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     offset = int(offset)
     rows = range(builtins.max(0, -offset), builtins.max(0, builtins.min(n1, n2 - offset)))
     if len(rows) == 0:
-        return _full(0, dt, tuple(x.shape[i] for i in rest))
+        return splat(0, dt, tuple(x.shape[i] for i in rest))
     perm = (ax1, ax2, *rest)
-    planes = x if perm == tuple(range(x.ndim)) else Tracer(P.transpose(x.node, perm=perm))
+    planes = transposed(x, perm)
     index = np.asarray([(i, i + offset) for i in rows], dtype=np.int64)
     diagonal = Tracer(P.gather(planes.node, lift(index).node))
     return _reduce(P.reduce_sum, cast(diagonal, dt), (0,), False)

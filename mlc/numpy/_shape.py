@@ -25,11 +25,14 @@ from mlc.ir import primitives as P
 
 from ._core import (
     Tracer,
-    _contains_tracer,
     cast,
+    contains_tracer,
     is_tracer,
     lift,
     numpy_function,
+    reshaped,
+    splat,
+    transposed,
 )
 from ._core import broadcast_shapes as _broadcast_shapes
 from ._core import (
@@ -81,16 +84,6 @@ def _axes(axis, ndim, name=None, repeated="repeated axis") -> tuple[int, ...]:
     return out
 
 
-def _reshape(t: Tracer, shape) -> Tracer:
-    shape = tuple(int(n) for n in shape)
-    return t if t.shape == shape else Tracer(P.reshape(t.node, shape=shape))
-
-
-def _transpose(t: Tracer, perm) -> Tracer:
-    perm = tuple(perm)
-    return t if perm == tuple(range(t.ndim)) else Tracer(P.transpose(t.node, perm=perm))
-
-
 def _slice(t: Tracer, axis, start, stop, stride=1) -> Tracer:
     start_, limit, strides = [0] * t.ndim, list(t.shape), [1] * t.ndim
     start_[axis], limit[axis], strides[axis] = start, stop, stride
@@ -103,11 +96,6 @@ def _concat(ts, axis) -> Tracer:
     return ts[0] if len(ts) == 1 else Tracer(P.concatenate(*(t.node for t in ts), axis=axis))
 
 
-def _full(value, dtype, shape) -> Tracer:
-    c = P.const(np.asarray(value).astype(dtype), dtype)
-    return Tracer(P.broadcast_in_dim(c, shape=tuple(shape), dims=()))
-
-
 def _take(t: Tracer, idx, axis) -> Tracer:
     """``t`` indexed by the constant 1-d integer array ``idx`` along ``axis`` (in range)."""
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
@@ -115,9 +103,9 @@ def _take(t: Tracer, idx, axis) -> Tracer:
         start = int(idx[0]) if idx.size else 0
         return _slice(t, axis, start, start + idx.size)
     others = [d for d in range(t.ndim) if d != axis]
-    front = _transpose(t, [axis] + others)
+    front = transposed(t, [axis] + others)
     g = Tracer(P.gather(front.node, P.const(idx.reshape(-1, 1), dtypes.int64)))
-    return _transpose(g, list(range(1, axis + 1)) + [0] + list(range(axis + 1, t.ndim)))
+    return transposed(g, list(range(1, axis + 1)) + [0] + list(range(axis + 1, t.ndim)))
 
 
 def _take_along(t: Tracer, idx: Tracer, axis) -> Tracer:
@@ -133,7 +121,7 @@ def _take_along(t: Tracer, idx: Tracer, axis) -> Tracer:
 def _unstack(t: Tracer) -> list:
     if t.ndim == 0:
         raise TypeError("iteration over a 0-d array")
-    return [_reshape(_slice(t, 0, i, i + 1), t.shape[1:]) for i in range(t.shape[0])]
+    return [reshaped(_slice(t, 0, i, i + 1), t.shape[1:]) for i in range(t.shape[0])]
 
 
 def _sequence(arrays) -> list:
@@ -184,12 +172,12 @@ def reshape(a, /, shape=None, order="C", *, newshape=None, copy=None):
     t = _strong(a)
     shape = _infer_shape(_shape_tuple(shape), t.size)
     if order in ("C", "A", "K", None):
-        return _reshape(t, shape)
+        return reshaped(t, shape)
     if order != "F":
         raise ValueError(f"order must be one of 'C', 'F', 'A', got {order!r}")
     # Column-major reshape: reverse the axes, reshape row-major to the reversed shape, reverse.
-    rev = _reshape(_transpose(t, range(t.ndim)[::-1]), shape[::-1])
-    return _transpose(rev, range(len(shape))[::-1])
+    rev = reshaped(transposed(t, range(t.ndim)[::-1]), shape[::-1])
+    return transposed(rev, range(len(shape))[::-1])
 
 
 @numpy_function(keep_0d=True)
@@ -204,20 +192,20 @@ def transpose(a, axes=None):
     """``a`` with its axes permuted (reversed when ``axes`` is None)."""
     t = _strong(a)
     if axes is None:
-        return _transpose(t, range(t.ndim)[::-1])
+        return transposed(t, range(t.ndim)[::-1])
     if isinstance(axes, np.ndarray):
         axes = axes.tolist()
     axes = tuple(axes) if isinstance(axes, (tuple, list)) else (axes,)
     if len(axes) != t.ndim:
         raise ValueError(f"axes don't match array (at {where()})")
-    return _transpose(t, _axes(axes, t.ndim, repeated="repeated axis in transpose"))
+    return transposed(t, _axes(axes, t.ndim, repeated="repeated axis in transpose"))
 
 
 def _permute(t, moves) -> Tracer:
     order = list(range(t.ndim))
     for i, j in moves:
         order[i], order[j] = order[j], order[i]
-    return _transpose(t, order)
+    return transposed(t, order)
 
 
 @numpy_function(keep_0d=True)
@@ -241,7 +229,7 @@ def moveaxis(a, source, destination):
     order = [n for n in range(t.ndim) if n not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return _transpose(t, order)
+    return transposed(t, order)
 
 
 @numpy_function(keep_0d=True)
@@ -261,7 +249,7 @@ def rollaxis(a, axis, start=0):
         start -= 1
     order = [d for d in range(n) if d != axis]
     order.insert(start, axis)
-    return _transpose(t, order)
+    return transposed(t, order)
 
 
 @numpy_function(keep_0d=True)
@@ -269,7 +257,7 @@ def squeeze(a, axis=None):
     """``a`` without size-1 axes (all of them, or those in ``axis``, which must be size 1)."""
     t = _strong(a)
     if axis is None:
-        return _reshape(t, [n for n in t.shape if n != 1])
+        return reshaped(t, [n for n in t.shape if n != 1])
     if t.ndim == 0:
         _axes(axis, 1, repeated="duplicate value in 'axis'")  # NumPy accepts 0 and -1 here
         return t
@@ -278,7 +266,7 @@ def squeeze(a, axis=None):
         raise ValueError(
             f"cannot select an axis to squeeze out which has size not equal to one (at {where()})"
         )
-    return _reshape(t, [n for i, n in enumerate(t.shape) if i not in axes])
+    return reshaped(t, [n for i, n in enumerate(t.shape) if i not in axes])
 
 
 @numpy_function(keep_0d=True)
@@ -288,7 +276,7 @@ def expand_dims(a, axis):
     n = len(axis) if isinstance(axis, (tuple, list)) else 1
     axes = _axes(axis, t.ndim + n)
     dims = iter(t.shape)
-    return _reshape(t, [1 if i in axes else next(dims) for i in range(t.ndim + n)])
+    return reshaped(t, [1 if i in axes else next(dims) for i in range(t.ndim + n)])
 
 
 # -- broadcasting ---------------------------------------------------------------------------
@@ -325,7 +313,7 @@ def _atleast(arys, ndim):
         if t.ndim < ndim:
             # 0-d -> (1,1,1); (N,) -> (1,N) or (1,N,1); (M,N) -> (M,N,1), as NumPy.
             shape = {0: (1,) * ndim, 1: (1, *t.shape, 1)[:ndim], 2: t.shape + (1,)}[t.ndim]
-            t = _reshape(t, shape if ndim > 1 else (1,))
+            t = reshaped(t, shape if ndim > 1 else (1,))
         out.append(t)
     return out[0] if len(out) == 1 else tuple(out)
 
@@ -401,7 +389,7 @@ def roll(a, shift, axis=None):
     if is_tracer(shift):
         raise TypeError(f"roll: shift must be concrete integers, not a traced array (at {where()})")
     if axis is None:
-        return _reshape(roll(ravel(t), shift, 0), t.shape)
+        return reshaped(roll(ravel(t), shift, 0), t.shape)
     totals = {}
     for s, ax in np.broadcast(shift, axis):
         ax = _axis(ax, t.ndim)
@@ -440,7 +428,7 @@ def repeat(a, repeats, axis=None):
         wide = t.shape[: axis + 1] + (r,) + t.shape[axis + 1 :]
         dims = tuple(d if d <= axis else d + 1 for d in range(t.ndim))
         b = Tracer(P.broadcast_in_dim(t.node, shape=wide, dims=dims))
-        return _reshape(b, t.shape[:axis] + (n * r,) + t.shape[axis + 1 :])
+        return reshaped(b, t.shape[:axis] + (n * r,) + t.shape[axis + 1 :])
     if reps.size != n:
         raise ValueError(
             f"operands could not be broadcast together with shape ({n},) ({reps.size},) "
@@ -457,14 +445,14 @@ def tile(A, reps):
     if any(r < 0 for r in tup):
         raise ValueError(f"negative dimensions are not allowed (at {where()})")
     if t.ndim < len(tup):
-        t = _reshape(t, (1,) * (len(tup) - t.ndim) + t.shape)
+        t = reshaped(t, (1,) * (len(tup) - t.ndim) + t.shape)
     tup = (1,) * (t.ndim - len(tup)) + tup
     if all(r == 1 for r in tup):
         return t
     # Broadcast to (r0, n0, r1, n1, ...) and merge each pair: no data is read twice per copy.
     wide = tuple(v for r, n in zip(tup, t.shape) for v in (r, n))
     b = Tracer(P.broadcast_in_dim(t.node, shape=wide, dims=tuple(range(1, 2 * t.ndim, 2))))
-    return _reshape(b, [r * n for r, n in zip(tup, t.shape)])
+    return reshaped(b, [r * n for r, n in zip(tup, t.shape)])
 
 
 # -- joining --------------------------------------------------------------------------------
@@ -560,7 +548,7 @@ def column_stack(tup):
     for a in _sequence(tup):
         t = _strong(a)
         if t.ndim < 2:
-            t = _reshape(t, (t.size, 1))
+            t = reshaped(t, (t.size, 1))
         cols.append(t)
     return concatenate(cols, 1)
 
@@ -629,7 +617,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
         for ax, w in pad_width.items():
             seq[ax] = (w, w) if isinstance(w, (int, np.integer)) else tuple(w)
         pad_width = seq
-    if _contains_tracer(pad_width):
+    if contains_tracer(pad_width):
         raise TypeError(f"pad: pad_width must be concrete integers (at {where()})")
     widths = np.asarray(pad_width)
     if widths.dtype.kind not in "iu":
@@ -695,7 +683,7 @@ def _pad_value(v, dtype) -> Tracer:
 def _split(t: Tracer, indices_or_sections, axis, equal: bool) -> list:
     axis = _axis(axis, t.ndim)
     n = t.shape[axis]
-    if _contains_tracer(indices_or_sections):
+    if contains_tracer(indices_or_sections):
         raise TypeError(f"split: sections must be concrete integers (at {where()})")
     ios = indices_or_sections
     if np.ndim(ios) == 0:
@@ -772,7 +760,7 @@ def diag(v, k=0):
     used = n + max(n - 1, 0) * size
     zero = _pad_value(0, t.dtype)
     flat = P.pad(t.node, zero.node, low=(low,), high=(size * size - low - used,), interior=(size,))
-    return _reshape(Tracer(flat), (size, size))
+    return reshaped(Tracer(flat), (size, size))
 
 
 @numpy_function(keep_0d=True)
@@ -785,7 +773,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     if i == j:
         raise ValueError(f"axis1 and axis2 cannot be the same (at {where()})")
     offset = _int(offset, "offset")
-    t = _transpose(t, [d for d in range(t.ndim) if d not in (i, j)] + [i, j])
+    t = transposed(t, [d for d in range(t.ndim) if d not in (i, j)] + [i, j])
     rows, cols = t.shape[-2:]
     if offset >= 0:
         t = _slice(t, t.ndim - 1, min(offset, cols), cols)
@@ -794,7 +782,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     n = min(t.shape[-2:])
     t = _slice(_slice(t, t.ndim - 2, 0, n), t.ndim - 1, 0, n)
     # In the flattened n x n block the diagonal is every (n+1)-th element.
-    flat = _reshape(t, t.shape[:-2] + (n * n,))
+    flat = reshaped(t, t.shape[:-2] + (n * n,))
     return _slice(flat, flat.ndim - 1, 0, n * n, n + 1)
 
 
@@ -809,10 +797,10 @@ def _triangle(m, k, keep_lower: bool) -> Tracer:
         P.iota(shape=(rows, cols), dtype=dtypes.int64, axis=1),
         P.iota(shape=(rows, cols), dtype=dtypes.int64, axis=0),
     )
-    k_node = _full(_int(k, "k"), dtypes.int64, (rows, cols)).node
+    k_node = splat(_int(k, "k"), dtypes.int64, (rows, cols)).node
     keep = P.le(diff, k_node) if keep_lower else P.ge(diff, k_node)
     keep = P.broadcast_in_dim(keep, shape=t.shape, dims=(t.ndim - 2, t.ndim - 1))
-    return Tracer(P.select(keep, t.node, _full(0, t.dtype, t.shape).node))
+    return Tracer(P.select(keep, t.node, splat(0, t.dtype, t.shape).node))
 
 
 @numpy_function(keep_0d=True)
@@ -865,19 +853,19 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
 # -- shape queries --------------------------------------------------------------------------
 def shape(a) -> tuple[int, ...]:
     """The shape of ``a`` as a tuple of Python ints (also for tracers)."""
-    if is_tracer(a) or _contains_tracer(a):
+    if contains_tracer(a):
         return tuple(lift(a).shape)
     return np.shape(a)
 
 
 def ndim(a) -> int:
-    if is_tracer(a) or _contains_tracer(a):
+    if contains_tracer(a):
         return lift(a).ndim
     return np.ndim(a)
 
 
 def size(a, axis=None) -> int:
-    if not (is_tracer(a) or _contains_tracer(a)):
+    if not (contains_tracer(a)):
         return np.size(a, axis)
     s = lift(a).shape
     if axis is None:
@@ -895,14 +883,14 @@ def _index_concatenate(key, axis, ndmin, trans1d):
         if isinstance(item, builtins.slice):
             start = 0 if item.start is None else item.start
             step = 1 if item.step is None else item.step
-            if _contains_tracer((start, item.stop, step)):
+            if contains_tracer((start, item.stop, step)):
                 raise TypeError(f"r_/c_: slice bounds must be concrete (at {where()})")
             if isinstance(step, (complex, np.complexfloating)):
                 new = _strong(np.linspace(start, item.stop, num=int(abs(step))))
             else:
                 new = _strong(np.arange(start, item.stop, step))
             if ndmin > 1:
-                new = _reshape(new, (1,) * (ndmin - 1) + new.shape)
+                new = reshaped(new, (1,) * (ndmin - 1) + new.shape)
                 if trans1d != -1:
                     new = swapaxes(new, -1, trans1d)
         elif isinstance(item, str):
@@ -927,19 +915,19 @@ def _index_concatenate(key, axis, ndmin, trans1d):
             new = _strong(item)
             nd = new.ndim
             if nd < ndmin:
-                new = _reshape(new, (1,) * (ndmin - nd) + new.shape)
+                new = reshaped(new, (1,) * (ndmin - nd) + new.shape)
                 if trans1d != -1:
                     k2, k1 = ndmin - nd, trans1d
                     k1 = k1 + k2 + 1 if k1 < 0 else k1
                     base = list(range(ndmin))
-                    new = _transpose(new, base[:k1] + base[k2:] + base[k1:k2])
+                    new = transposed(new, base[:k1] + base[k2:] + base[k1:k2])
         objs.append(new)
         type_objs.append(new if scalar else new.dtype)
     if type_objs:
         final = dtypes.dtype(np.result_type(*type_objs))
         objs = [_strong(cast(lift(o), final)) for o in objs]
         objs = [
-            _reshape(o, (1,) * (ndmin - o.ndim) + o.shape) if o.ndim < ndmin else o for o in objs
+            reshaped(o, (1,) * (ndmin - o.ndim) + o.shape) if o.ndim < ndmin else o for o in objs
         ]
     return concatenate(objs, axis=axis)
 

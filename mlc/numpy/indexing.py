@@ -29,7 +29,17 @@ from mlc.errors import TracingError, where
 from mlc.ir import dtypes
 from mlc.ir import primitives as P
 
-from ._core import Tracer, broadcast_to, cast, is_tracer, lift, normalize_axis, numpy_function
+from ._core import (
+    Tracer,
+    broadcast_to,
+    cast,
+    contains_tracer,
+    is_tracer,
+    lift,
+    normalize_axis,
+    numpy_function,
+    splat,
+)
 
 _ONLY = (
     "only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) and integer or "
@@ -67,7 +77,7 @@ def _parse_item(item):
         return ("bool", bool(item))
     if _is_int(item):
         return ("int", operator.index(item))
-    if isinstance(item, (list, tuple)) and _has_tracer(item):
+    if isinstance(item, (list, tuple)) and contains_tracer(item):
         from ._creation import array
 
         item = array(item)
@@ -103,12 +113,6 @@ def _parse_traced(t):
     if t.dtype.kind not in "iu":
         raise IndexError(_INT_ARRAYS + _at())
     return ("array", [t])
-
-
-def _has_tracer(x) -> bool:
-    if is_tracer(x):
-        return True
-    return isinstance(x, (list, tuple)) and any(_has_tracer(v) for v in x)
 
 
 def _parse(index, ndim):
@@ -450,7 +454,7 @@ def _update_window(op, x, window, rev, out_shape, values):
         new = _combine(op, x, padded)
     if full:
         return new
-    mask = place(_full(True, dtypes.bool_, counts), P.const(False, dtypes.bool_))
+    mask = place(splat(True, dtypes.bool_, counts).node, P.const(False, dtypes.bool_))
     return Tracer(P.select(mask, new.node, x.node))
 
 
@@ -506,8 +510,8 @@ def _update_by_inverse(op, flat_x, flat_sel, flat_v, unique):
             v = _segmented_scan(op, v, sel)
     inverse = _inverse_map(sel, flat_x.shape[0], m, unique)
     # inverse[p] = 1 + the update used for element p, or 0 where p is not indexed.
-    has = P.gt(inverse.node, _full(0, dtypes.int64, inverse.shape))
-    src = P.sub(inverse.node, _full(1, dtypes.int64, inverse.shape))
+    has = P.gt(inverse.node, splat(0, dtypes.int64, inverse.shape).node)
+    src = P.sub(inverse.node, splat(1, dtypes.int64, inverse.shape).node)
     picked = Tracer(P.gather(v.node, P.reshape(src, shape=src.shape + (1,))))
     new = picked if op == "set" else _combine(op, flat_x, picked)
     return Tracer(P.select(has, new.node, flat_x.node))
@@ -563,20 +567,15 @@ def _inverse_map(sel, n, m, unique) -> Tracer:
         inverse = np.zeros(n, np.int64)
         inverse[sel[last]] = np.arange(1, m + 1)[last]
         return Tracer(P.const(inverse, dtypes.int64))
-    ids = P.add(P.iota(shape=(m,), dtype=dtypes.int64, axis=0), _full(1, dtypes.int64, (m,)))
+    ids = P.add(P.iota(shape=(m,), dtype=dtypes.int64, axis=0), splat(1, dtypes.int64, (m,)).node)
     if not unique and m:  # sorted: only the last update of each run of equal positions
         differs = P.ne(
             P.slice(sel.node, start=(0,), limit=(m - 1,), stride=(1,)),
             P.slice(sel.node, start=(1,), limit=(m,), stride=(1,)),
         )
         last = P.pad(differs, P.const(True, dtypes.bool_), low=(0,), high=(1,), interior=(0,))
-        ids = P.select(last, ids, _full(0, dtypes.int64, (m,)))
-    return Tracer(P.scatter_add(_full(0, dtypes.int64, (n,)), _column(sel), ids))
-
-
-def _full(value, dtype, shape):
-    """A scalar constant broadcast to ``shape`` (no array of that size stored)."""
-    return P.broadcast_in_dim(P.const(np.asarray(value, dtype), dtype), shape=shape, dims=())
+        ids = P.select(last, ids, splat(0, dtypes.int64, (m,)).node)
+    return Tracer(P.scatter_add(splat(0, dtypes.int64, (n,)).node, _column(sel), ids))
 
 
 # -- take -----------------------------------------------------------------------------------
@@ -619,7 +618,7 @@ def _take_indices(indices):
                 "according to the rule 'same_kind'" + _at()
             )
         return cast(indices, dtypes.int64) if is_tracer(indices) else indices.astype(np.int64)
-    if _has_tracer(indices):
+    if contains_tracer(indices):
         return _take_indices(lift(indices))
     with np.errstate(all="ignore"):
         return np.asarray(indices).astype(np.int64)
