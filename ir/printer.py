@@ -31,18 +31,12 @@ def format_scalar(v) -> str:
 
 def format_attr(v) -> str:
     if isinstance(v, Literal):
-        # Same text as format_value (Python's list repr writes nan, inf, -inf and repr floats),
-        # ten times faster on a large constant.
+        # Python's list repr writes floats by repr, and nan, inf, -inf bare: the format we
+        # want, and ten times faster than formatting element by element.
         return repr(v.array.tolist())
     if isinstance(v, tuple):
         inner = ", ".join(format_attr(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
-    return format_scalar(v)
-
-
-def format_value(v) -> str:
-    if isinstance(v, list):
-        return "[" + ", ".join(format_value(x) for x in v) + "]"
     return format_scalar(v)
 
 
