@@ -34,3 +34,19 @@ print(scaled_square.lower(x).as_text(optimized=False))
 print("scaled_square, after cse, fold, simplify, dce:")
 print(scaled_square.lower(x).as_text())
 print("stats:", mlc.stats())
+
+
+# Transforms are graph passes too: differentiate, batch, compile, in any order.
+def loss(w, x):
+    return np.mean(np.tanh(x @ w) ** 2)
+
+
+w = np.full(3, 0.5, dtype=np.float32)
+xs = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+per_example = mlc.jit(mlc.vmap(mlc.grad(loss), in_axes=(None, 0)))
+print("per-example gradients (vmap of grad, jitted):")
+print(per_example(w, xs))
+print(
+    "their mean equals the batch gradient:",
+    np.allclose(per_example(w, xs).mean(0), mlc.grad(loss)(w, xs)),
+)

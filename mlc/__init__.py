@@ -10,8 +10,20 @@ from mlc import (
     numpy,  # noqa: E402  (after the tracer: it builds on it)
 )
 from mlc.api import Jitted, Lowered, jit, reset_stats, stats  # noqa: E402
+from mlc.custom import checkpoint, custom_jvp, custom_vjp
 from mlc.errors import ConcretizationError, TracingError
 from mlc.tracing import Tracer, trace
+from mlc.transforms import (
+    grad,
+    hessian,
+    jacfwd,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+    vjp,
+    vmap,
+)
 
 __version__ = "0.1.0"
 
@@ -21,6 +33,18 @@ __all__ = [
     "Lowered",
     "Tracer",
     "TracingError",
+    "checkpoint",
+    "custom_jvp",
+    "custom_vjp",
+    "grad",
+    "hessian",
+    "jacfwd",
+    "jacrev",
+    "jvp",
+    "linearize",
+    "value_and_grad",
+    "vjp",
+    "vmap",
     "ir",
     "jit",
     "numpy",

@@ -52,6 +52,26 @@ class Lowered:
         self.in_tree = in_tree
         self.out_tree = out_tree
         self.backend = backend
+        self._plan = None
+
+    @property
+    def plan(self):
+        """The fusion plan of the optimized graph (``mlc.ir.passes.fusion``)."""
+        if self._plan is None:
+            from mlc.ir.passes.fusion import fuse
+
+            self._plan = fuse(self.optimized)
+        return self._plan
+
+    @property
+    def kernels(self) -> list:
+        """The kernels (and library calls) the optimized graph runs as, in order."""
+        return self.plan.kernels
+
+    def fusion_report(self):
+        """What was fused and why each unfused edge was not: a JSON-serializable dict whose
+        ``str()`` is readable text with source lines."""
+        return self.plan.report()
 
     def as_text(self, optimized=True) -> str:
         return str(self.optimized if optimized else self.graph)
@@ -68,7 +88,9 @@ class Jitted:
 
     def __init__(self, fun, static_argnums=(), static_argnames=(), backend=None):
         self.fun = fun
-        functools.update_wrapper(self, fun)
+        # updated=(): copying fun's __dict__ (another Jitted's, or a transform's wrapper of one)
+        # would overwrite self.fun with the inner function and skip the transform in between.
+        functools.update_wrapper(self, fun, updated=())
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         if isinstance(static_argnames, str):
@@ -142,6 +164,10 @@ class Jitted:
             return self.fun(*args, **kwargs)
 
         graph, out_tree = trace_flat(flat_fun, key[2], getattr(self.fun, "__name__", "f"))
+        if any(n.op == "custom_call" for n in graph.nodes()):
+            from mlc.custom import inline_calls
+
+            graph = inline_calls(graph)  # the rules were for transforms, all applied by now
         from mlc.ir.passes import optimize
 
         optimized = optimize(graph)

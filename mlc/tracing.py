@@ -270,12 +270,20 @@ def trace(f, *args, name=None, **kwargs) -> Graph:
     return trace_flat(flat, [abstract(x) for x in leaves], name or getattr(f, "__name__", "f"))[0]
 
 
-def trace_flat(f, avals, name="f"):
+def trace_flat(f, avals, name="f", unique=False):
     """Trace ``f`` called with one tracer per ``(shape, dtype, weak)``; returns (graph, out treedef).
 
-    ``f`` may return any pytree of arrays; non-traced leaves become constants.
+    ``f`` may return any pytree of arrays; non-traced leaves become constants. ``unique`` gives
+    the parameters identities no other trace shares (a transform tracing inside another trace,
+    whose own parameters may have the same types, needs that to tell them apart).
     """
-    params = [P.param(index=i, shape=s, dtype=d) for i, (s, d, _) in enumerate(avals)]
+    if unique:
+        from mlc.ir.graph import TensorType
+        from mlc.ir.passes.autodiff import fresh_param
+
+        params = [fresh_param(i, TensorType(s, d)) for i, (s, d, _) in enumerate(avals)]
+    else:
+        params = [P.param(index=i, shape=s, dtype=d) for i, (s, d, _) in enumerate(avals)]
     tracers = [
         Tracer(p, weak=bool(w), pyval=w[1] if isinstance(w, tuple) else None)
         for p, (_, _, w) in zip(params, avals)

@@ -11,7 +11,7 @@ any list of registered passes; ``list_passes()`` names them (docs/passes.md).
 """
 
 from ..graph import Graph
-from . import cse, dce, fold, simplify  # noqa: F401  (registers the passes)
+from . import autodiff, batching, cse, dce, fold, simplify  # noqa: F401  (registers the passes)
 from .manager import (
     PASSES,
     PassManager,
