@@ -275,6 +275,17 @@ def _is_leaf(n: Node) -> bool:
     return n.op in ("param", "constant")
 
 
+def _free(n: Node) -> bool:
+    """Values computed from indices and scalar constants alone (``iota``, splats): free to
+    compute wherever they are read, so they never make a kernel boundary."""
+    if n.op == "iota":
+        return True
+    if n.op in ("broadcast_in_dim", "reshape", "convert") and n.inputs:
+        x = n.inputs[0]
+        return (x.op == "constant" and x.type.size <= 1) or _free(x)
+    return False
+
+
 def _cheap(n: Node) -> bool:
     return n.op not in TRANSCENDENTAL and not _is_reduction(n) and n.op not in LIBRARY
 
@@ -294,6 +305,7 @@ class _Fuser:
         self.groups: dict[int, list[Kernel]] = defaultdict(list)  # id(node) -> kernels holding it
         self.realized: dict[int, tuple] = {}  # id(node) -> (reason, detail) when it was split off
         self.chain: dict[int, int] = {}  # length of the recomputed chain above a duplicated node
+        self.free_home: dict[int, Kernel] = {}  # the kernel that stores a free value, if any
         self._desc: dict[int, set] = {}
 
     # -- index kinds ----------------------------------------------------------------------
@@ -464,6 +476,17 @@ class _Fuser:
 
     def place(self, n: Node):
         cons = self.consumers[id(n)]
+        if _free(n):  # index math and splats: computed wherever they are read
+            kernels = {id(k): k for c in cons for k in self.groups[id(c)] if k.kind != "library"}
+            for k in kernels.values():
+                kinds = [v for v in self.kinds_in(k, n) if v is not None]
+                self.join(k, n, kinds[0] if len(set(kinds)) == 1 else OTHER)
+            needs_buffer = id(n) in self.is_output or any(
+                k.kind == "library" for c in cons for k in self.groups[id(c)]
+            )
+            if needs_buffer or not kernels:
+                self.free_home[id(n)] = self.new_kernel(n)
+            return
         fusable, library = {}, []
         for c in cons:
             for k in self.groups[id(c)]:
@@ -588,6 +611,9 @@ class _Fuser:
         return True
 
     def merge_all(self, kernels):
+        homes = {id(k) for k in self.free_home.values()}
+        if any(id(k) in homes for k in kernels):  # a free value's own store stays apart
+            return None
         members = {}
         for k in kernels:
             for m in k.members:
@@ -649,11 +675,15 @@ class _Fuser:
                 for i in m.inputs:
                     if not k.has(i) and not (i.op == "constant" and i.type.size <= 1):
                         inputs.setdefault(id(i), i)
-                stored = id(m) in self.is_output or any(
-                    not g.has(m)  # a kernel (or library call) reads m without computing it
-                    for c in self.consumers[id(m)]
-                    for g in self.groups[id(c)]
-                )
+                home = self.free_home.get(id(m))
+                if home is not None:  # a free value is stored by its own kernel only
+                    stored = home is k
+                else:
+                    stored = id(m) in self.is_output or any(
+                        not g.has(m)  # a kernel (or library call) reads m without computing it
+                        for c in self.consumers[id(m)]
+                        for g in self.groups[id(c)]
+                    )
                 if stored and m not in k.outputs:
                     k.outputs.append(m)
             k.inputs = list(inputs.values())
