@@ -360,6 +360,20 @@ def _blocks(stacked, likes, out_first):
     return out
 
 
+def _fix_others(fun, args, kwargs, argnums, who):
+    """``(single, dyn, partial)``: the arguments at ``argnums`` and ``fun`` as a function of
+    those alone (the other arguments fixed)."""
+    single, nums = _argnums(argnums, len(args), who)
+
+    def partial(*d):
+        full = list(args)
+        for i, v in zip(nums, d):
+            full[i] = v
+        return fun(*full, **kwargs)
+
+    return single, tuple(args[i] for i in nums), partial
+
+
 def jacfwd(fun, argnums=0, has_aux=False):
     """The Jacobian by forward mode: ``vmap`` of ``jvp`` over the input basis. Each block has
     shape ``out.shape + in.shape``.
@@ -372,14 +386,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
 
     @functools.wraps(fun)
     def jac(*args, **kwargs):
-        single, nums = _argnums(argnums, len(args), "jacfwd")
-        dyn = tuple(args[i] for i in nums)
-
-        def partial(*d):
-            full = list(args)
-            for i, v in zip(nums, d):
-                full[i] = v
-            return fun(*full, **kwargs)
+        single, dyn, partial = _fix_others(fun, args, kwargs, argnums, "jacfwd")
 
         tf, graph, leaves, in_tree = _jvp_setup(partial, dyn, "jacfwd", has_aux)
         likes = list(graph.inputs)
@@ -421,14 +428,7 @@ def jacrev(fun, argnums=0, has_aux=False):
 
     @functools.wraps(fun)
     def jac(*args, **kwargs):
-        single, nums = _argnums(argnums, len(args), "jacrev")
-        dyn = tuple(args[i] for i in nums)
-
-        def partial(*d):
-            full = list(args)
-            for i, v in zip(nums, d):
-                full[i] = v
-            return fun(*full, **kwargs)
+        single, dyn, partial = _fix_others(fun, args, kwargs, argnums, "jacrev")
 
         tf = _AuxTrace(partial, has_aux, "jacrev")
         graph, leaves, in_tree, _ = _trace(tf, dyn, {}, tuple(range(len(dyn))))
