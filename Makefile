@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean bench
 
 $(VENV)/.installed-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,19 +17,30 @@ $(VENV)/.installed-test: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed-base
 
+$(VENV)/.installed-bench: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@ $(VENV)/.installed-base
+
 demo: $(VENV)/.installed-base
 	$(PY) examples/quickstart.py
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check mlc ir backends tests examples
-	$(VENV)/bin/ruff format --check mlc ir backends tests examples
+	$(VENV)/bin/ruff check mlc ir backends tests examples benchmarks
+	$(VENV)/bin/ruff format --check mlc ir backends tests examples benchmarks
 
 test: $(VENV)/.installed-test lint
 	$(PY) -m pytest -n 2 tests
 	$(PY) -m pytest -q --doctest-modules mlc ir backends
 
+# mlc against NumPy, numexpr, Numba, jax.jit (and torch.compile if installed): benchmarks/README.md.
+# Extra flags go through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--quick --only gelu"`.
+bench: $(VENV)/.installed-bench
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
 format: $(VENV)/.installed-test
-	$(VENV)/bin/ruff format mlc ir backends tests examples
+	$(VENV)/bin/ruff format mlc ir backends tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
