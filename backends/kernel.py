@@ -527,7 +527,6 @@ def evaluate(program: Program, inputs, slots=None) -> list:
         return v
 
     full = shape
-    outer_shape = tuple(full[a] for a in program.outer)
     for phase in range(program.phases):  # row reductions, phase by phase
         for r_id, r in enumerate(program.reductions):
             if r.level != "row" or r.phase != phase:
@@ -539,25 +538,32 @@ def evaluate(program: Program, inputs, slots=None) -> list:
     for r_id, r in enumerate(program.reductions):
         if r.level == "total":
             val = np.broadcast_to(ev(r.value), full)
+            sel = ()
             if r.per_row:  # once per outer index: the inner axes at index 0
-                val = val[
-                    tuple(
-                        slice(0, 1) if a in program.inner else slice(None) for a in range(len(full))
-                    )
-                ]
-            accs[r_id] = _reduce(r, val, tuple(range(len(full))), val.shape, ev).reshape(())
+                sel = tuple(
+                    slice(0, 1) if a in program.inner else slice(None) for a in range(len(full))
+                )
+                val = val[sel]
+            accs[r_id] = _reduce(r, val, tuple(range(len(full))), full, ev, sel).reshape(())
     env.clear()
-    del outer_shape
-    for s in program.stores:
-        off = np.broadcast_to(ev(s.offset), full) if full else ev(s.offset)
-        val = np.broadcast_to(ev(s.value), full) if full else ev(s.value)
-        tgt = flat_outs[s.buffer - n_in]
-        if tgt.size:
-            tgt[np.asarray(off).reshape(-1)] = np.asarray(val).reshape(-1)
+    # row stores happen once per outer index and total stores once, even where the inner axes
+    # (or the whole loop nest) are empty: each level is evaluated over its own index space
+    row_shape = tuple(1 if a in program.inner else n for a, n in enumerate(full))
+    for level, at in (("full", full), ("row", row_shape), ("total", ())):
+        grids = np.indices(at, dtype=np.int64) if at else np.zeros((0,), np.int64)
+        env.clear()
+        for s in program.stores:
+            if s.level != level:
+                continue
+            off = np.broadcast_to(ev(s.offset), at)
+            val = np.broadcast_to(ev(s.value), at)
+            tgt = flat_outs[s.buffer - n_in]
+            if tgt.size:
+                tgt[np.asarray(off).reshape(-1)] = np.asarray(val).reshape(-1)
     return outs
 
 
-def _reduce(r: Reduction, val, axes, full, ev):
+def _reduce(r: Reduction, val, axes, full, ev, sel=()):
     axes = tuple(axes)
     with np.errstate(all="ignore"):
         if r.combiner == "sum":
@@ -568,19 +574,21 @@ def _reduce(r: Reduction, val, axes, full, ev):
             return np.max(val, axis=axes) if val.size else val.sum(axis=axes)
         if r.combiner == "min":
             return np.min(val, axis=axes) if val.size else val.sum(axis=axes)
-        pos = np.broadcast_to(ev(r.position), full)
-        moved = (
-            np.moveaxis(val, axes, range(-len(axes), 0)).reshape(
-                val.shape[: len(full) - len(axes)] + (-1,)
-            )
-            if False
-            else None
-        )
-        del moved
-        (axis,) = axes if len(axes) == 1 else (None,)
+        # argmax/argmin over the reduced axes in row-major order (first occurrence wins); the
+        # result is the position expr at the winner; an empty reduction gives 0
+        pos = np.broadcast_to(ev(r.position), full)[sel]
+        lead = val.ndim - len(axes)
+        n = int(np.prod([val.shape[a] for a in axes]))
+        if n == 0:
+            return np.zeros(val.shape[:lead] if lead else (), np.int64)
+
+        def flat(a):
+            return np.moveaxis(a, axes, range(lead, val.ndim)).reshape(-1, n)
+
         f = np.argmax if r.combiner == "argmax" else np.argmin
-        which = f(val, axis=axis)
-        return np.take_along_axis(pos, np.expand_dims(which, axis), axis).squeeze(axis)
+        which = f(flat(val), axis=-1)
+        got = np.take_along_axis(flat(pos), which[:, None], -1)[:, 0]
+        return got.reshape([val.shape[a] for a in range(val.ndim) if a not in axes])
 
 
 def _expand(acc, inner, full):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
 from collections import Counter
 
 import numpy as np
@@ -29,6 +30,11 @@ def stats() -> dict:
     """
     out = {"traces": 0, "cache_hits": 0, "kernels_compiled": 0, "disk_cache_hits": 0}
     out.update(_STATS)
+    compiler = sys.modules.get("mlc.backends.llvm.compiler")
+    if compiler is not None:  # the CPU backend's compile and cache counters
+        for k in ("kernels_compiled", "disk_cache_hits", "memory_cache_hits"):
+            out[k] = out.get(k, 0) + compiler.STATS[k]
+        out["disk_cache_rejected"] = compiler.STATS["disk_cache_rejected"]
     return out
 
 
@@ -36,7 +42,7 @@ def reset_stats():
     _STATS.clear()
 
 
-BACKENDS = ("numpy",)
+BACKENDS = ("numpy", "cpu")
 
 
 def _default_backend():
@@ -53,6 +59,7 @@ class Lowered:
         self.out_tree = out_tree
         self.backend = backend
         self._plan = None
+        self._executable = None
 
     @property
     def plan(self):
@@ -76,8 +83,28 @@ class Lowered:
     def as_text(self, optimized=True) -> str:
         return str(self.optimized if optimized else self.graph)
 
+    @property
+    def executable(self):
+        """The compiled form for this backend (None for the reference backend)."""
+        if self.backend == "numpy":
+            return None
+        if self._executable is None:
+            from mlc.backends.llvm.runtime import Executable
+
+            self._executable = Executable(self.optimized)
+            self._plan = self._executable.plan
+        return self._executable
+
+    def llvm_ir(self) -> str:
+        """The LLVM IR of every kernel (``backend="cpu"``)."""
+        if self.backend != "cpu":
+            raise ValueError(f"llvm_ir() needs backend='cpu', this is backend={self.backend!r}")
+        return self.executable.llvm_ir()
+
     def __call__(self, *leaves):
-        return evaluate(self.optimized, *leaves)
+        if self.backend == "numpy":
+            return evaluate(self.optimized, *leaves)
+        return self.executable(*leaves)
 
     def __repr__(self):
         return f"<Lowered {self.graph.name}: {len(self.optimized.nodes())} nodes>"
