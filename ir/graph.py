@@ -60,7 +60,7 @@ class Literal:
     __slots__ = ("array", "_key")
 
     def __init__(self, array):
-        a = np.array(array, copy=True)
+        a = np.array(array, copy=True, order="C")
         a.setflags(write=False)
         self.array = a
         self._key = (a.dtype.str, a.shape, a.tobytes())

@@ -77,6 +77,11 @@ def check_round_trip(graph: Graph) -> None:
     verify(graph)
     text = print_graph(graph)
     again = print_graph(parse(text))
+    no_locs = lambda t: re.sub(r' loc\("[^"]*":\d+\)', "", t)  # noqa: E731
+    if again != text and no_locs(again) == no_locs(text):
+        # Hash-consing: a parsed node structurally equal to a live node from another graph *is*
+        # that node, with the line that made it first (docs/architecture.md). Only locs differ.
+        return
     if again != text:
         raise AssertionError(
             f"IR round trip changed the text.\nprinted:\n{text}\nreparsed:\n{again}"

@@ -22,7 +22,6 @@ import mlc.numpy as mnp
 from mlc import pytree
 from mlc.errors import where
 from mlc.ir import Graph
-from mlc.ir.interpreter import evaluate
 from mlc.ir.passes import autodiff as AD
 from mlc.ir.passes.batching import batch_graph
 from mlc.ir.passes.rewrite import located, map_nodes
@@ -90,7 +89,9 @@ def run(graph: Graph, values) -> list:
         if a.shape != p.shape:
             raise ValueError(f"expected an array of shape {p.shape}, got shape {a.shape}")
         arrays.append(a)
-    return list(evaluate(graph, *arrays))
+    from mlc.api import execute
+
+    return execute(graph, arrays)
 
 
 def _substitute(graph: Graph, values: dict) -> Graph:

@@ -80,48 +80,62 @@ def compiled(program: Program) -> CompiledKernel:
     return got
 
 
+_NO_PARTIALS = np.zeros(16, dtype=np.uint8)
+_NO_PARTIALS_PTR = _NO_PARTIALS.ctypes.data
+
+
 class _KernelStep:
-    def __init__(self, kernel, program: Program):
-        self.kernel = kernel
+    """One compiled kernel: inputs and outputs are positions in the executable's value list."""
+
+    def __init__(self, program: Program, where: dict):
         self.program = program
         self.code = compiled(program)
         self.slots = np.asarray(program.slots, dtype=np.int64)
-        self.inputs = list(program.inputs)
-        self.outputs = list(program.outputs)
+        self.slots_ptr = self.slots.ctypes.data
+        self.inputs = [where[id(n)] for n in program.inputs]
+        self.outputs = [(n.shape, n.dtype) for n in program.outputs]
+        self.out_index = [where.setdefault(id(n), len(where)) for n in program.outputs]
+        self.ptr_type = ctypes.c_void_p * max(len(self.inputs) + len(self.outputs), 1)
         self.partial_bytes = max(codegen.partials_size(program), 1)
+        self.totals = codegen.partials_size(program) > 0
+        self.has_final = any(st.level == "total" for st in program.stores)
         extents = [program.slots[program.exprs[e].attr] for e in program.extents]
         self.outer0 = extents[program.outer[0]] if program.outer else 1
-        self.work = int(np.prod(extents, dtype=np.int64)) if extents else 1
+        work = int(np.prod(extents, dtype=np.int64)) if extents else 1
+        self.chunks = self._chunks(work)
 
-    def __call__(self, env):
-        ins = [env[id(n)] for n in self.inputs]
-        outs = [np.empty(n.shape, dtype=n.dtype) for n in self.outputs]
-        arrays = ins + outs
-        ptrs = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
-        slots = self.slots.ctypes.data
-        chunks = self._chunks()
+    def __call__(self, values):
+        outs = [np.empty(shape, dtype) for shape, dtype in self.outputs]
+        ptrs = self.ptr_type(
+            *[values[i].ctypes.data for i in self.inputs], *[o.ctypes.data for o in outs]
+        )
+        chunks = self.chunks
         stride = self.partial_bytes
-        partials = np.zeros(len(chunks) * stride, dtype=np.uint8)
-        base = partials.ctypes.data
+        if self.totals:
+            partials = np.empty(len(chunks) * stride, dtype=np.uint8)
+            base = partials.ctypes.data
+        else:  # nothing is written there
+            base = _NO_PARTIALS_PTR
         if len(chunks) == 1:
             lo, hi = chunks[0]
-            self.code.run(slots, ptrs, lo, hi, base)
+            self.code.run(self.slots_ptr, ptrs, lo, hi, base)
         else:
             futures = [
-                _pool().submit(self.code.run, slots, ptrs, lo, hi, base + i * stride)
+                _pool().submit(self.code.run, self.slots_ptr, ptrs, lo, hi, base + i * stride)
                 for i, (lo, hi) in enumerate(chunks)
             ]
             for f in futures:
                 f.result()
-        self.code.final(slots, ptrs, base, len(chunks))
-        for n, a in zip(self.outputs, outs):
-            env[id(n)] = a
+        if self.has_final:
+            self.code.final(self.slots_ptr, ptrs, base, len(chunks))
+        for i, o in zip(self.out_index, outs):
+            values[i] = o
 
-    def _chunks(self):
+    def _chunks(self, work):
         if not self.program.outer:  # one iteration: the whole loop nest is reduced
             return [(0, 1)]
         n = self.outer0
-        threads = min(num_threads(), max(1, self.work // MIN_WORK_PER_THREAD), max(n, 1))
+        threads = min(num_threads(), max(1, work // MIN_WORK_PER_THREAD), max(n, 1))
         if threads <= 1 or n <= 1:
             return [(0, n)]
         step = -(-n // threads)
@@ -129,12 +143,15 @@ class _KernelStep:
 
 
 class _LibraryStep:
-    def __init__(self, node):
+    def __init__(self, node, where: dict):
         self.node = node
+        self.inputs = [where[id(i)] for i in node.inputs]
+        self.out = where.setdefault(id(node), len(where))
 
-    def __call__(self, env):
-        n = self.node
-        env[id(n)] = evaluate_node(n, [env[id(i)] for i in n.inputs])
+    def __call__(self, values):
+        with np.errstate(all="ignore"):
+            out = evaluate_node(self.node, [values[i] for i in self.inputs])
+        values[self.out] = np.require(out, requirements="C")  # kernels read C-contiguous buffers
 
 
 class Executable:
@@ -143,28 +160,37 @@ class Executable:
     def __init__(self, graph: Graph):
         self.graph = graph
         self.plan = fuse(graph)
+        where: dict[int, int] = {}  # id(node) -> position in the value list
+        for p in graph.inputs:
+            where[id(p)] = len(where)
+        self.param_dtypes = [p.dtype for p in graph.inputs]
+        constants = []
+        for n in graph.nodes():
+            if n.op == "constant":  # kernels address buffers as C-contiguous arrays
+                where[id(n)] = len(where)
+                constants.append(np.require(n.attr("value").array, requirements="C"))
         self.steps = []
         self.programs = []
         for k in self.plan.kernels:
             if k.kind == "library":
-                self.steps.append(_LibraryStep(k.members[0]))
+                self.steps.append(_LibraryStep(k.members[0], where))
             else:
                 program = describe(k)
                 self.programs.append(program)
-                self.steps.append(_KernelStep(k, program))
-        self.constants = [
-            (id(n), n.attr("value").array) for n in graph.nodes() if n.op == "constant"
-        ]
+                self.steps.append(_KernelStep(program, where))
+        self.template = [None] * len(graph.inputs) + constants
+        self.template += [None] * (len(where) - len(self.template))
+        self.out_index = [where[id(o)] for o in graph.outputs]
 
     def llvm_ir(self) -> str:
         return "\n".join(s.code.ir for s in self.steps if isinstance(s, _KernelStep))
 
     def __call__(self, *arrays):
-        env = dict(self.constants)
-        for p, a in zip(self.graph.inputs, arrays):
-            a = np.asarray(a, dtype=p.dtype)
-            env[id(p)] = a if a.flags.c_contiguous else a.copy(order="C")
-        with np.errstate(all="ignore"):
-            for step in self.steps:
-                step(env)
-        return [env[id(o)] for o in self.graph.outputs]
+        values = list(self.template)
+        for i, (a, dtype) in enumerate(zip(arrays, self.param_dtypes)):
+            if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+                a = np.require(np.asarray(a, dtype=dtype), requirements="C")
+            values[i] = a
+        for step in self.steps:
+            step(values)
+        return [values[i] for i in self.out_index]

@@ -181,6 +181,7 @@ class FusionPlan:
         self.graph = graph
         self.kernels = kernels
         self.unfused = unfused
+        self.fallback = None  # set when fusion had to fall back to a simpler partition
 
     @property
     def fused_kernels(self) -> list:
@@ -291,11 +292,13 @@ def _cheap(n: Node) -> bool:
 
 
 class _Fuser:
-    def __init__(self, graph: Graph, budget: Budget):
+    def __init__(self, graph: Graph, budget: Budget, merge: bool = True):
         self.graph = graph
         self.budget = budget
+        self.merge = merge
         self.order = graph.nodes()
         self.position = {id(n): i for i, n in enumerate(self.order)}
+        self.node_of = {id(n): n for n in self.order}
         self.consumers: dict[int, list[Node]] = defaultdict(list)
         for n in self.order:
             for i in dict.fromkeys(n.inputs):  # each consumer once per producer
@@ -429,6 +432,45 @@ class _Fuser:
                 if id(x) not in members and self.descendants(x) & members.keys():
                     return True
         return False
+
+    def acyclic_after(self, merged: dict, gone) -> bool:
+        """Whether the kernels, with ``gone`` replaced by one kernel of ``merged`` members,
+        still read each other without a cycle (a kernel reads every value one of its members
+        needs and does not compute; it may come from any kernel that computes it)."""
+        gone_ids = {id(k) for k in gone}
+        groups = [set(merged)] + [
+            {id(m) for m in k.members} for k in self.kernels if k.members and id(k) not in gone_ids
+        ]
+        owners = defaultdict(list)
+        for g, ids in enumerate(groups):
+            for i in ids:
+                owners[i].append(g)
+        reads = []
+        for ids in groups:
+            out = set()
+            for i in ids:
+                for inp in self.node_of[i].inputs:
+                    if id(inp) not in ids:
+                        out.update(owners.get(id(inp), ()))
+            reads.append(out)
+        state = [0] * len(groups)  # 0 new, 1 on the stack, 2 done
+        for root in range(len(groups)):
+            if state[root]:
+                continue
+            stack = [(root, iter(reads[root]))]
+            state[root] = 1
+            while stack:
+                g, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    state[g] = 2
+                    stack.pop()
+                elif state[nxt] == 1:
+                    return False
+                elif state[nxt] == 0:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(reads[nxt])))
+        return True
 
     # -- the walk --------------------------------------------------------------------------
     def run(self) -> FusionPlan:
@@ -611,6 +653,8 @@ class _Fuser:
         return True
 
     def merge_all(self, kernels):
+        if not self.merge:
+            return None
         homes = {id(k) for k in self.free_home.values()}
         if any(id(k) in homes for k in kernels):  # a free value's own store stays apart
             return None
@@ -621,7 +665,7 @@ class _Fuser:
         reds = sum(1 for m in members.values() if _is_reduction(m))
         if len(members) > self.budget.nodes or reds > self.budget.reductions:
             return None
-        if self.leaves_and_returns(members):
+        if self.leaves_and_returns(members) or not self.acyclic_after(members, kernels):
             return None
         target = kernels[0]
         probe = Kernel(target.name, target.kind, target.shape, target.reduce_axes,
@@ -725,7 +769,7 @@ class _Fuser:
             if id(k) in done:
                 return
             if id(k) in stack:
-                raise AssertionError("fusion made a cycle between kernels")
+                raise _Cycle("fusion made a cycle between kernels")
             for i in k.inputs:
                 p = producer.get(id(i))
                 if p is not None and p is not k:
@@ -756,4 +800,20 @@ def fuse(graph: Graph, budget: Budget | None = None) -> FusionPlan:
     >>> [k.kind for k in plan.kernels]
     ['reduction']
     """
-    return _Fuser(graph, budget or Budget()).run()
+    budget = budget or Budget()
+    try:
+        return _Fuser(graph, budget).run()
+    except _Cycle:
+        pass
+    try:  # without merging kernels (the step that can close a cycle)
+        plan = _Fuser(graph, budget, merge=False).run()
+        plan.fallback = "kernels not merged: merging made a cycle"
+        return plan
+    except _Cycle:
+        plan = _Fuser(graph, Budget(nodes=1), merge=False).run()
+        plan.fallback = "one kernel per node: fusion made a cycle"
+        return plan
+
+
+class _Cycle(AssertionError):
+    """Fusion produced kernels that depend on each other in a cycle (a bug to report)."""
