@@ -142,13 +142,33 @@ class _KernelStep:
         return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
+def _matmul_2d(node):
+    """For a 2-D ``dot_general`` without batch dimensions, ``(a, b) -> a @ b`` on transposed
+    views as needed: BLAS takes the transposes as flags, nothing is copied."""
+    if node.op != "dot_general" or any(len(i.shape) != 2 for i in node.inputs):
+        return None
+    (lc, rc), (lb, rb) = node.attr("contracting"), node.attr("batch")
+    if lb or rb or len(lc) != 1 or len(rc) != 1:
+        return None
+    ta, tb = lc[0] == 0, rc[0] == 1
+
+    def run(a, b):
+        return np.matmul(a.T if ta else a, b.T if tb else b)
+
+    return run
+
+
 class _LibraryStep:
     def __init__(self, node, where: dict):
         self.node = node
         self.inputs = [where[id(i)] for i in node.inputs]
         self.out = where.setdefault(id(node), len(where))
+        self.matmul = _matmul_2d(node)
 
     def __call__(self, values):
+        if self.matmul is not None:
+            values[self.out] = self.matmul(*[values[i] for i in self.inputs])
+            return
         with np.errstate(all="ignore"):
             out = evaluate_node(self.node, [values[i] for i in self.inputs])
         values[self.out] = np.require(out, requirements="C")  # kernels read C-contiguous buffers
