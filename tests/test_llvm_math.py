@@ -317,6 +317,14 @@ def test_hot_float32_loops_have_no_scalar_calls(name):
     assert not any(c in text for c in ("@expf", "@logf", "@sinf", "@cosf", "@powf", "@exp(")), text
 
 
+@pytest.mark.parametrize("name", ["exp", "tanh", "logistic", "expm1", "log"])
+def test_float32_polynomials_stay_in_float32(name):
+    """No float64 widening: it would halve the vector width of the loop."""
+    text = jit().function_ir(f"k_{name}_float32")
+    assert "double" not in text, f"{name} float32 widens to float64"
+    assert "x float>" in text, f"{name} float32 loop not vectorized"
+
+
 @pytest.mark.skipif(not mathlib.libmvec_path(), reason="no libmvec on this host")
 def test_libmvec_variant_is_called_from_vector_loop():
     text = jit().function_ir("k_sin_float64")

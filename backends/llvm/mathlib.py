@@ -302,7 +302,26 @@ _LN2_HI_F32, _LN2_LO_F32 = 0.693359375, -2.12194440e-4  # Cephes: n * hi exact f
 _LN2_HI_F64, _LN2_LO_F64 = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # fdlibm
 _MAGIC = {"float32": 12582912.0, "float64": 6755399441055744.0}  # 1.5 * 2^mantissa: rounds to int
 
-_EXP_TAYLOR = {"float32": 7, "float64": 13}  # degree on |r| <= ln2/2
+_EXP_TAYLOR = {"float32": 7, "float64": 13}  # degree on |r| <= ln2/2 (float64 only now)
+# float32 minimax fits (Lawson-weighted least squares on Chebyshev nodes, relative error):
+# exp(r) = 1 + r + c2 r^2 + ... + c6 r^6 on |r| <= ln2/2, relative error 3.1e-9;
+# expm1(2s)/2 = s + s^2 (d0 + d1 s + ... + d4 s^4) on |s| <= ln2/4, relative error 1.3e-8.
+_EXP_F32 = [
+    1.0,
+    1.0,
+    0.49999993450653846,
+    0.1666652067830017,
+    0.041668387562836126,
+    0.008368710970956433,
+    0.0013814604778162425,
+]
+_TANH_F32 = [
+    1.0000000123748725,
+    0.6666617213245472,
+    0.33333025845865455,
+    0.13386525113332745,
+    0.044628571805233275,
+]
 _EXPM1_TAYLOR = {"float32": 8, "float64": 14}
 _ATANH_TERMS = {"float32": 5, "float64": 10}  # 2 atanh(s) series terms after s, |s| <= 0.1716
 
@@ -369,11 +388,14 @@ def _two_over_pi_table():
 # Implementations. Each takes the emitter `k` and _F argument(s) and returns an _F.
 
 
-def _exp_core(k, x):
-    """exp(x); NaN -> NaN, overflow -> inf, underflow -> 0 (subnormals rounded once)."""
+def _exp_core(k, x, nonpositive=False):
+    """exp(x); NaN -> NaN, overflow -> inf, underflow -> 0 (subnormals rounded once).
+
+    `nonpositive`: the caller guarantees x <= 0 (or NaN), so the overflow clamp is left out.
+    """
     f32 = k.dtype == "float32"
     hi, lo = (89.0, -104.0) if f32 else (710.0, -746.0)
-    xc = k.sel(x > hi, hi, x)
+    xc = x if nonpositive else k.sel(x > hi, hi, x)
     xc = k.sel(xc < lo, lo, xc)  # selects keep NaN: comparisons with NaN are false
     magic = _MAGIC[k.dtype]
     t = k.fma(xc, _LOG2E, magic)
@@ -382,7 +404,10 @@ def _exp_core(k, x):
     ln2_hi, ln2_lo = (_LN2_HI_F32, _LN2_LO_F32) if f32 else (_LN2_HI_F64, _LN2_LO_F64)
     r = k.fma(n, -ln2_hi, xc)
     r = k.fma(n, -ln2_lo, r)
-    p = k.poly(r, [1 / math.factorial(i) for i in range(_EXP_TAYLOR[k.dtype] + 1)])
+    if f32:
+        p = k.poly(r, _EXP_F32)
+    else:
+        p = k.poly(r, [1 / math.factorial(i) for i in range(_EXP_TAYLOR[k.dtype] + 1)])
     # 2^n as two normal factors so that results near the subnormal range round only once.
     n1 = ni >> 1
     return (p * k.pow2(n1)) * k.pow2(ni - n1)
@@ -457,9 +482,32 @@ def _tanh_core(k, x):
     return k.intrinsic("copysign", t, x)
 
 
+def _tanh_f32(k, x):
+    """float32 tanh(|x|) = u / (u + 1) with u = expm1(2|x|) / 2, sign copied; all in float32.
+
+    Specialized expm1: the argument is in [0, 18] (tanh rounds to 1 from 9.01), so no clamps
+    besides the upper one and no -0.0 case (copysign gives tanh(-0.0) = -0.0). The reduction
+    runs on |x| itself, 2|x| = n ln2 + 2s with |s| <= ln2/4, and a minimax polynomial gives
+    expm1(2s)/2; then u = 2^n expm1(2s)/2 + (2^n - 1)/2, and the factor 2 of
+    expm1(2|x|) / (expm1(2|x|) + 2) cancels.
+    """
+    a = abs(x)
+    a = k.sel(a > 9.0, 9.0, a)  # keeps NaN
+    magic = _MAGIC["float32"]
+    t = k.fma(a, 2 * _LOG2E, magic)
+    n = t - magic
+    ni = t.bits() - k.c(magic).bits()
+    s = k.fma(n, -0.5 * _LN2_HI_F32, a)  # n * hi/2 exact for n < 2^9
+    s = k.fma(n, -0.5 * _LN2_LO_F32, s)
+    q = k.fma(s * s, k.poly(s, _TANH_F32), s)  # expm1(2s) / 2
+    h = k.pow2(ni)
+    u = k.fma(q, h, k.fma(h, 0.5, -0.5))
+    return k.intrinsic("copysign", u / (u + 1.0), x)
+
+
 def _logistic_core(k, x):
     # e = exp(-|x|) never overflows; 1/(1+e) for x >= 0, e/(1+e) for x < 0 (keeps subnormals).
-    e = _exp_core(k, -abs(x))
+    e = _exp_core(k, -abs(x), nonpositive=True)
     return k.sel(x >= 0.0, 1.0, e) / (e + 1.0)
 
 
@@ -583,7 +631,7 @@ _POLY = {
     "exp": (_exp_core, "polynomial", _exp_core),
     "log": (_log_core, "polynomial", _log_core),
     "expm1": (_expm1_core, "polynomial", _expm1_core),
-    "tanh": (_tanh_core, "polynomial", _tanh_core),
+    "tanh": (_tanh_f32, "polynomial", _tanh_core),
     "logistic": (_logistic_core, "polynomial", _logistic_core),
     "log1p": (_via_f64(_log1p_core), "polynomial-f64", _log1p_core),
     "log2": (_via_f64(_log2_core), "polynomial-f64", _log2_core),
