@@ -17,6 +17,8 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -80,6 +82,46 @@ def compiled(program: Program) -> CompiledKernel:
     return got
 
 
+class _BufferPool:
+    """Large output buffers are recycled: a fresh 64 MB array costs a page fault per 4 KB page on
+    its first write (more than the kernel's own work for GELU on 16M floats), so a buffer whose
+    array the caller has dropped goes back to a free list (``weakref.finalize``) and the next call
+    of the same size writes into memory that is already mapped. Arrays handed out are never
+    shared: a block is reused only after every array (and view) on it is gone."""
+
+    MIN_BYTES = 1 << 20  # below this, np.empty is as fast
+    MAX_FREE_BYTES = 1 << 29  # at most this much memory is kept idle
+
+    def __init__(self):
+        self.free: dict[int, list] = {}
+        self.free_bytes = 0
+        self.lock = threading.Lock()
+
+    def empty(self, shape, dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if nbytes < self.MIN_BYTES:
+            return np.empty(shape, dtype)
+        with self.lock:
+            blocks = self.free.get(nbytes)
+            block = blocks.pop() if blocks else None
+            if block is not None:
+                self.free_bytes -= nbytes
+        if block is None:
+            block = np.empty(nbytes, np.uint8)
+        out = block.view(dtype).reshape(shape)
+        weakref.finalize(out, self._release, block)
+        return out
+
+    def _release(self, block):
+        with self.lock:
+            if self.free_bytes + block.nbytes <= self.MAX_FREE_BYTES:
+                self.free.setdefault(block.nbytes, []).append(block)
+                self.free_bytes += block.nbytes
+
+
+_POOL_BUFFERS = _BufferPool()
+
 _NO_PARTIALS = np.zeros(16, dtype=np.uint8)
 _NO_PARTIALS_PTR = _NO_PARTIALS.ctypes.data
 
@@ -105,7 +147,7 @@ class _KernelStep:
         self.chunks = self._chunks(work)
 
     def __call__(self, values):
-        outs = [np.empty(shape, dtype) for shape, dtype in self.outputs]
+        outs = [_POOL_BUFFERS.empty(shape, dtype) for shape, dtype in self.outputs]
         ptrs = self.ptr_type(
             *[values[i].ctypes.data for i in self.inputs], *[o.ctypes.data for o in outs]
         )
