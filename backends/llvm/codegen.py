@@ -575,6 +575,32 @@ class _Emitter:
         return b.select(b.icmp_signed("==", count, _c(I64, 0)), zero, acc)
 
 
+_POLY_MATH = (_MATH_UNARY | _MATH_BINARY) - {"sqrt", "floor", "ceil", "trunc"}
+
+
+def _compute_bound(program) -> bool:
+    """Whether the per-element work is compute-bound: a polynomial math function (exp, tanh,
+    ...) or a float max/min reduction with no per-element stores (``llvm.maximum`` lowers to a
+    long dependent chain). Memory-bound loops stay at LLVM's default width: their zmm loads and
+    stores split cache lines (NumPy's large arrays start 16 bytes into one) and run slower."""
+    if any(e.op in _POLY_MATH for e in program.exprs):
+        return True
+    full_stores = any(st.level == "full" for st in program.stores)
+    minmax = any(
+        r.combiner in ("max", "min") and _is_float(r.dtype) for r in program.reductions
+    )  # fmt: skip
+    return minmax and not full_stores
+
+
+def _prefer_wide_vectors(fn):
+    """Let the vectorizers use the widest legal registers (zmm on AVX-512 hosts, where LLVM
+    otherwise caps itself at 256 bits): compute-bound loops (exp, tanh, the max reduction) run
+    up to ~1.8x faster. Only a preference: a host without AVX-512 keeps its own widest width.
+    Results are unchanged bit for bit (no fast-math), except float sums, which already
+    reassociate."""
+    set.add(fn.attributes, '"prefer-vector-width"="512"')  # llvmlite knows no string attributes
+
+
 # -- the kernel function ---------------------------------------------------------------------
 class _KernelEmitter(_Emitter):
     def emit(self):
@@ -588,6 +614,8 @@ class _KernelEmitter(_Emitter):
         body.linkage = "internal"
         body.attributes.add("alwaysinline")
         body.attributes.add("nounwind")
+        if _compute_bound(p):
+            _prefer_wide_vectors(body)
         for a in body.args[: 1 + len(ptrs)]:
             a.add_attribute("noalias")
         body.args[-1].add_attribute("noalias")
@@ -596,6 +624,8 @@ class _KernelEmitter(_Emitter):
                                       I8.as_pointer()])  # fmt: skip
         fn = ir.Function(m, fnty, name=self.name)
         fn.attributes.add("nounwind")
+        if _compute_bound(p):
+            _prefer_wide_vectors(fn)
         slots, buffers, begin, end, partials = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         bufs = []
