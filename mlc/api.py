@@ -127,13 +127,15 @@ class Lowered:
             return evaluate(self.optimized, *leaves)
         return self.executable(*leaves)
 
-    def fast_call(self, args):
-        """The jitted function's result for positional NumPy arrays ``args`` (already known to
-        match this signature): no flattening, no key building."""
-        outs = self(*args)
-        if self.out_tree.kind == "leaf":
-            return outs[0]
-        return pytree.unflatten(self.out_tree, outs)
+    @property
+    def fast_call(self):
+        """A function of the tuple of positional NumPy arrays (known to match this signature)
+        giving the jitted function's result: no flattening, no key building, no dispatch."""
+        run = self if self.backend == "numpy" else self.executable
+        tree = self.out_tree
+        if tree.kind == "leaf":
+            return lambda args: run(*args)[0]
+        return lambda args: pytree.unflatten(tree, run(*args))
 
     def __repr__(self):
         return f"<Lowered {self.graph.name}: {len(self.optimized.nodes())} nodes>"

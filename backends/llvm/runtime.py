@@ -135,7 +135,16 @@ class _KernelStep:
         self.slots = np.asarray(program.slots, dtype=np.int64)
         self.slots_ptr = self.slots.ctypes.data
         self.inputs = [where[id(n)] for n in program.inputs]
-        self.outputs = [(n.shape, n.dtype) for n in program.outputs]
+        self.outputs = [  # small outputs straight from np.empty; large ones recycled
+            (
+                _POOL_BUFFERS.empty
+                if n.type.size * n.dtype.itemsize >= _BufferPool.MIN_BYTES
+                else np.empty,
+                n.shape,
+                n.dtype,
+            )
+            for n in program.outputs
+        ]
         self.out_index = [where.setdefault(id(n), len(where)) for n in program.outputs]
         self.ptr_type = ctypes.c_void_p * max(len(self.inputs) + len(self.outputs), 1)
         self.partial_bytes = max(codegen.partials_size(program), 1)
@@ -147,7 +156,7 @@ class _KernelStep:
         self.chunks = self._chunks(work)
 
     def __call__(self, values):
-        outs = [_POOL_BUFFERS.empty(shape, dtype) for shape, dtype in self.outputs]
+        outs = [alloc(shape, dtype) for alloc, shape, dtype in self.outputs]
         ptrs = self.ptr_type(
             *[values[i].ctypes.data for i in self.inputs], *[o.ctypes.data for o in outs]
         )
