@@ -130,6 +130,20 @@ class Program:
     def key(self) -> str:
         return self.text()
 
+    def reads(self, roots) -> set:
+        """The reductions whose ``acc`` the exprs ``roots`` (ids) read, directly or not."""
+        out, stack, seen = set(), list(roots), set()
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            e = self.exprs[i]
+            if e.op == "acc":
+                out.add(e.attr)
+            stack.extend(e.args)
+        return out
+
     def __str__(self) -> str:
         return self.text() + f"  slots = {self.slots}\n"
 
@@ -401,7 +415,7 @@ class _Lowering:
             position = self.loop_position(x, axis, xi)
         phase = 0
         if level == "row":
-            phase = 1 + max((self.p.reductions[r].phase for r in self.accs(value) if
+            phase = 1 + max((self.p.reductions[r].phase for r in self.p.reads([value]) if
                              self.p.reductions[r].level == "row"), default=-1)  # fmt: skip
         r = Reduction(comb, value, _dtype(x), level, phase, position, per_row)
         got = self.red_of[id(n)] = len(self.p.reductions)
@@ -410,20 +424,6 @@ class _Lowering:
 
     def loop_position(self, x: Node, axis: int, xi) -> int:
         return xi[axis]
-
-    def accs(self, e: int) -> set:
-        """The reductions expr ``e`` reads."""
-        out, stack, seen = set(), [e], set()
-        while stack:
-            i = stack.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            ex = self.p.exprs[i]
-            if ex.op == "acc":
-                out.add(ex.attr)
-            stack.extend(ex.args)
-        return out
 
     # -- the program ----------------------------------------------------------------------
     def run(self) -> Program:

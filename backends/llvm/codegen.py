@@ -781,7 +781,7 @@ class _KernelEmitter(_Emitter):
             return
         inner = list(p.inner)
         last = self.final_pass_items(stores["full"], full_totals)
-        merge = p.phases > 0 and not (self.reads_acc(last) & self.phase(p.phases - 1))
+        merge = p.phases > 0 and not (self.p.reads(last) & self.phase(p.phases - 1))
         count = self.inner_count = self.count(inner)
         self.lanes(lambda: [self.init_acc(r) for r in rows])
         for ph in range(p.phases):
@@ -831,19 +831,6 @@ class _KernelEmitter(_Emitter):
         return {
             r for r, red in enumerate(self.p.reductions) if red.level == "row" and red.phase == ph
         }
-
-    def reads_acc(self, roots) -> set:
-        out, stack, seen = set(), list(roots), set()
-        while stack:
-            i = stack.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            e = self.p.exprs[i]
-            if e.op == "acc":
-                out.add(e.attr)
-            stack.extend(e.args)
-        return out
 
 
 # -- the final function ----------------------------------------------------------------------
