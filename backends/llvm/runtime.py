@@ -84,10 +84,15 @@ def compiled(program: Program) -> CompiledKernel:
 
 class _BufferPool:
     """Large output buffers are recycled: a fresh 64 MB array costs a page fault per 4 KB page on
-    its first write (more than the kernel's own work for GELU on 16M floats), so a buffer whose
-    array the caller has dropped goes back to a free list (``weakref.finalize``) and the next call
-    of the same size writes into memory that is already mapped. Arrays handed out are never
-    shared: a block is reused only after every array (and view) on it is gone."""
+    its first write (more than the kernel's own work for GELU on 16M floats), so memory whose
+    arrays the caller has dropped goes back to a free list and the next call of the same size
+    writes into pages that are already mapped.
+
+    Each block of memory (a ``bytearray``) is handed out through a fresh array ``owner`` made
+    by ``np.frombuffer``; every array given to the caller, and every view the caller makes of it,
+    has ``owner`` as its base (NumPy collapses base chains to the array that holds the memory).
+    ``weakref.finalize(owner, ...)`` returns the block only when ``owner`` is collected, that is
+    when no array on the block is left: a block is never shared."""
 
     MIN_BYTES = 1 << 20  # below this, np.empty is as fast
     MAX_FREE_BYTES = 1 << 29  # at most this much memory is kept idle
@@ -108,16 +113,16 @@ class _BufferPool:
             if block is not None:
                 self.free_bytes -= nbytes
         if block is None:
-            block = np.empty(nbytes, np.uint8)
-        out = block.view(dtype).reshape(shape)
-        weakref.finalize(out, self._release, block)
-        return out
+            block = bytearray(nbytes)
+        owner = np.frombuffer(block, dtype=np.uint8)
+        weakref.finalize(owner, self._release, block)
+        return owner.view(dtype).reshape(shape)
 
     def _release(self, block):
         with self.lock:
-            if self.free_bytes + block.nbytes <= self.MAX_FREE_BYTES:
-                self.free.setdefault(block.nbytes, []).append(block)
-                self.free_bytes += block.nbytes
+            if self.free_bytes + len(block) <= self.MAX_FREE_BYTES:
+                self.free.setdefault(len(block), []).append(block)
+                self.free_bytes += len(block)
 
 
 _POOL_BUFFERS = _BufferPool()
