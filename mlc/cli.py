@@ -1,6 +1,8 @@
 """The ``mlc`` command line.
 
-    mlc graph FILE.py:FUNC --arg 'f32[64,784]' ... [--static name=value] [--stage traced|optimized]
+    mlc graph FILE.py:FUNC --arg 'f32[64,784]' ... [--static name=value]
+              [--transform grad|vmap] [--stage traced|optimized|fused|kernels]
+    mlc explain FILE.py:FUNC --arg ... [--json]
     mlc opt IN.mlc --passes cse,simplify [-o OUT] [--print-after-all] [--verify-each]
     mlc passes
 
@@ -77,16 +79,52 @@ def _static(items):
     return out
 
 
-def cmd_graph(a) -> str:
+TRANSFORMS = ("none", "grad", "vmap")
+
+
+def _lower(a):
+    """Trace ``FILE.py:FUNC`` on the ``--arg`` types, after ``--transform``, for the CPU backend."""
     import mlc
 
     fn = load_function(a.target)
     args = [parse_arg_type(t) for t in a.arg or ()]
     static = _static(a.static)
-    jitted = mlc.jit(fn, static_argnames=tuple(static))
-    lowered = jitted.lower(*args, **static)
-    graph = lowered.graph if a.stage == "traced" else lowered.optimized
-    return str(graph)
+    transform = getattr(a, "transform", "none")
+    if transform == "grad":
+        fn = mlc.grad(fn)
+    elif transform == "vmap":
+        fn = mlc.vmap(fn)
+    jitted = mlc.jit(fn, static_argnames=tuple(static), backend="cpu")
+    return jitted.lower(*args, **static)
+
+
+def cmd_graph(a) -> str:
+    lowered = _lower(a)
+    if a.stage == "traced":
+        return str(lowered.graph)
+    if a.stage == "optimized":
+        return str(lowered.optimized)
+    if a.stage == "fused":
+        return str(lowered.plan)
+    out = []  # kernels: each kernel's loop program
+    from mlc.backends.kernel import describe
+
+    for k in lowered.plan.kernels:
+        if k.kind == "library":
+            n = k.members[0]
+            out.append(f"library {k.name}: {n.op} -> {n.type}\n")
+        else:
+            out.append(describe(k).text())
+    return "\n".join(out)
+
+
+def cmd_explain(a) -> str:
+    report = _lower(a).fusion_report()
+    if a.json:
+        import json
+
+        return json.dumps(report, indent=2) + "\n"
+    return str(report)
 
 
 def cmd_opt(a) -> str:
@@ -132,9 +170,21 @@ def build_parser():
     g.add_argument("target", metavar="FILE.py:FUNC")
     g.add_argument("--arg", action="append", help="an argument type, e.g. 'f32[64,784]'")
     g.add_argument("--static", action="append", help="a static argument, name=value")
-    g.add_argument("--stage", choices=("traced", "optimized"), default="optimized")
+    g.add_argument(
+        "--stage", choices=("traced", "optimized", "fused", "kernels"), default="optimized"
+    )
+    g.add_argument("--transform", choices=TRANSFORMS, default="none")
     g.add_argument("-o", "--output", help="write here instead of standard output")
     g.set_defaults(run=cmd_graph)
+
+    e = sub.add_parser("explain", help="the kernels, what each fused, why edges stayed unfused")
+    e.add_argument("target", metavar="FILE.py:FUNC")
+    e.add_argument("--arg", action="append", help="an argument type, e.g. 'f32[64,784]'")
+    e.add_argument("--static", action="append", help="a static argument, name=value")
+    e.add_argument("--transform", choices=TRANSFORMS, default="none")
+    e.add_argument("--json", action="store_true", help="the report as JSON")
+    e.add_argument("-o", "--output", help="write here instead of standard output")
+    e.set_defaults(run=cmd_explain)
 
     o = sub.add_parser("opt", help="run passes over textual IR")
     o.add_argument("input", metavar="IN.mlc")

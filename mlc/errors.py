@@ -20,13 +20,18 @@ def _package_dirs():
     return _PKG_DIRS
 
 
+def _is_script(filename) -> bool:
+    """The ``mlc`` console script (``.../bin/mlc``): mlc's own code, not the user's."""
+    return os.path.basename(filename) == "mlc"
+
+
 def user_frame():
     """The innermost stack frame that is not inside mlc or NumPy: the user's line."""
     dirs = _package_dirs()
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not fn.startswith(dirs) and not fn.startswith("<frozen"):
+        if not fn.startswith(dirs) and not fn.startswith("<frozen") and not _is_script(fn):
             return f
         f = f.f_back
     return None

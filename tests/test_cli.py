@@ -53,6 +53,38 @@ def test_opt_reads_ir_and_runs_passes(model, tmp_path):
     assert r.stdout.rstrip().endswith("}")
 
 
+def test_graph_fused_and_kernels_stages_and_transforms(model):
+    base = ["graph", f"{model}:layer", "--arg", "f32[4,3]", "--arg", "f32[3,2]"]
+    r = run(*base, "--stage", "fused")
+    assert r.returncode == 0, r.stderr
+    assert "1 kernels, 1 library calls" in r.stdout and "dot_general" in r.stdout
+    r = run(*base, "--stage", "kernels")
+    assert r.returncode == 0, r.stderr
+    assert "library dot_general_0" in r.stdout and "kernel tanh_0" in r.stdout
+    vm = ["graph", f"{model}:layer", "--arg", "f32[5,4,3]", "--arg", "f32[5,3,2]"]
+    r = run(*vm, "--transform", "vmap", "--stage", "optimized")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("dot_general") == 1 and "batch=((0,), (0,))" in r.stdout
+    r = run(*base, "--transform", "grad")
+    assert r.returncode == 2 and "jacrev" in r.stderr  # grad of a non-scalar: says what to use
+
+
+def test_explain_text_and_json(model):
+    import json
+
+    base = ["explain", f"{model}:layer", "--arg", "f32[4,3]", "--arg", "f32[3,2]"]
+    r = run(*base)
+    assert r.returncode == 0, r.stderr
+    assert "library call" in r.stdout and "model.py" in r.stdout
+    r = run(*base, "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [k["kind"] for k in data["kernels"]] == ["library", "pointwise"]
+    assert {u["reason"] for u in data["unfused"]} == {"library call"}
+    r = run("explain", f"{model}:layer", "--arg", "f32[4,3]", "--arg", "f32[4,2]")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
 def test_passes_lists_registered_passes():
     r = run("passes")
     assert r.returncode == 0
