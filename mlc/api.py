@@ -60,14 +60,25 @@ def execute(graph: Graph, arrays, backend=None) -> list:
     backend = backend or _default_backend()
     if backend == "numpy":
         return list(evaluate(graph, *arrays))
+    from mlc.backends.llvm.runtime import Executable
+
+    return Executable(_prepare(graph, backend)[1])(*arrays)
+
+
+def _prepare(graph: Graph, backend: str):
+    """``(graph, optimized)``: custom calls inlined (the rules were for transforms, all applied by
+    now), then the default pipeline, and for compiled backends ``expand-pow`` (their results
+    are within a stated ulp bound, so ``x**3 -> x*x*x`` is too)."""
+    from mlc.ir.passes import optimize, run_passes
+
     if any(n.op == "custom_call" for n in graph.nodes()):
         from mlc.custom import inline_calls
 
         graph = inline_calls(graph)
-    from mlc.backends.llvm.runtime import Executable
-    from mlc.ir.passes import optimize, run_passes
-
-    return Executable(run_passes(optimize(graph), ["expand-pow"]))(*arrays)
+    optimized = optimize(graph)
+    if backend != "numpy":
+        optimized = run_passes(optimized, ["expand-pow"])
+    return graph, optimized
 
 
 class Lowered:
@@ -224,17 +235,7 @@ class Jitted:
             return self.fun(*args, **kwargs)
 
         graph, out_tree = trace_flat(flat_fun, key[2], getattr(self.fun, "__name__", "f"))
-        if any(n.op == "custom_call" for n in graph.nodes()):
-            from mlc.custom import inline_calls
-
-            graph = inline_calls(graph)  # the rules were for transforms, all applied by now
-        from mlc.ir.passes import optimize
-
-        optimized = optimize(graph)
-        if self.backend != "numpy":  # compiled backends state ulp bounds: x**3 -> x*x*x is in them
-            from mlc.ir.passes import run_passes
-
-            optimized = run_passes(optimized, ["expand-pow"])
+        graph, optimized = _prepare(graph, self.backend)
         if os.environ.get("MLC_VERIFY"):  # verify both graphs and their textual round trip
             from mlc.ir.verifier import check_round_trip
 
