@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from mlc.ir.graph import Node
-from mlc.ir.passes.fusion import FINAL, FULL, OTHER, Kernel, _drop, _is_reduction, _sq
+from mlc.ir.passes.fusion import FINAL, FULL, OTHER, Kernel, _is_reduction, _sq
 
 INDEX = "i64"
 COMBINERS = {
@@ -412,7 +412,7 @@ class _Lowering:
         position = None
         if comb in ("argmax", "argmin"):
             axis = n.attr("axis")
-            position = self.loop_position(x, axis, xi)
+            position = xi[axis]  # the index along the reduced axis
         phase = 0
         if level == "row":
             phase = 1 + max((self.p.reductions[r].phase for r in self.p.reads([value]) if
@@ -421,9 +421,6 @@ class _Lowering:
         got = self.red_of[id(n)] = len(self.p.reductions)
         self.p.reductions.append(r)
         return got
-
-    def loop_position(self, x: Node, axis: int, xi) -> int:
-        return xi[axis]
 
     # -- the program ----------------------------------------------------------------------
     def run(self) -> Program:
@@ -595,6 +592,3 @@ def _expand(acc, inner, full):
     """A row reduction's value broadcast back over the inner axes (for exprs that read it)."""
     shape = [1 if a in inner else n for a, n in enumerate(full)]
     return np.asarray(acc).reshape(shape)
-
-
-_ = _drop  # re-exported helpers some backends use

@@ -277,16 +277,8 @@ class _Emitter:
 
     def index_op(self, op, ids, x, y):
         b = self.b
-        if op == "iadd":
-            return b.add(x, y)
-        if op == "isub":
-            return b.sub(x, y)
-        if op == "imul":
-            return b.mul(x, y)
-        if op == "imin":
-            return b.select(b.icmp_signed("<", x, y), x, y)
-        if op == "imax":
-            return b.select(b.icmp_signed(">", x, y), x, y)
+        if op in ("iadd", "isub", "imul", "imin", "imax"):  # the integer elementwise ops
+            return self.int_op(op[1:], I64, [x, y])
         # floor division / modulo; a zero divisor (only for empty arrays) is made 1
         zero, one = _c(I64, 0), _c(I64, 1)
         y = b.select(b.icmp_signed("==", y, zero), one, y)

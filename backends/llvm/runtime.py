@@ -152,8 +152,9 @@ class _KernelStep:
         ]
         self.out_index = [where.setdefault(id(n), len(where)) for n in program.outputs]
         self.ptr_type = ctypes.c_void_p * max(len(self.inputs) + len(self.outputs), 1)
-        self.partial_bytes = max(codegen.partials_size(program), 1)
-        self.totals = codegen.partials_size(program) > 0
+        partial_bytes = codegen.partials_size(program)
+        self.totals = partial_bytes > 0
+        self.partial_bytes = max(partial_bytes, 1)
         self.has_final = any(st.level == "total" for st in program.stores)
         extents = [program.slots[program.exprs[e].attr] for e in program.extents]
         self.outer0 = extents[program.outer[0]] if program.outer else 1

@@ -634,9 +634,6 @@ class _Fuser:
                     return b, a, {FULL: FINAL, OTHER: OTHER}
         return None
 
-    def valid(self, k: Kernel) -> bool:
-        return self.valid_kernel(k)
-
     @staticmethod
     def valid_kernel(k: Kernel) -> bool:
         """Every edge inside ``k`` reads its producer where the producer is computed."""
@@ -693,7 +690,7 @@ class _Fuser:
                 if m not in probe.members:
                     probe.members.append(m)
             probe.outputs += [o for o in k.outputs if o not in probe.outputs]
-        if not self.valid(probe):
+        if not self.valid_kernel(probe):
             return None
         for k in kernels:
             for m in k.members:
