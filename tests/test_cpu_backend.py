@@ -96,3 +96,58 @@ def test_reference_backend_is_still_there():
     assert "define" in cpu.lower(x).llvm_ir()
     with pytest.raises(ValueError, match="backend='cpu'"):
         ref.lower(x).llvm_ir()
+
+
+def _driven(executable):
+    import mlc.backends.llvm.runtime as rt
+
+    return [s for s in executable.steps if isinstance(s, rt._DrivenRun)]
+
+
+def test_small_kernels_run_through_one_driver_call():
+    import mlc.backends.llvm.runtime as rt
+
+    assert rt._abi_ok()  # CPython and NumPy layouts the driver reads
+
+    def f(x, w):
+        h = np.tanh(x * 2.0 + 1.0)  # a kernel
+        s = h.sum(-1) / h.max()  # row and total reductions
+        return (h @ w).max(0) + s.mean(), np.argmax(h, axis=1)
+
+    x = np.linspace(-2, 2, 60, dtype=F32).reshape(6, 10)
+    w = np.linspace(-1, 1, 30, dtype=F32).reshape(10, 3)
+    g = mlc.jit(f)
+    ex = g.lower(x, w).executable
+    assert _driven(ex), ex.steps
+    assert len(ex.kernel_steps()) == sum(len(s.steps) for s in _driven(ex)) >= 2
+    for _ in range(3):  # the table, scratch and slot arrays are reused across calls
+        got = g(x, w)
+        want = f(x, w)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_driver_off_gives_the_same_results(monkeypatch):
+    import mlc.backends.llvm.runtime as rt
+
+    def f(x):
+        return np.exp(x - x.max(-1, keepdims=True)).sum(-1), (x > 0).sum()
+
+    x = np.linspace(-3, 3, 48).reshape(4, 12)
+    on = rt.Executable(mlc.jit(f).lower(x).optimized)
+    monkeypatch.setattr(rt, "_DRIVER", False)
+    off = rt.Executable(mlc.jit(f).lower(x).optimized)
+    assert _driven(on) and not _driven(off)
+    for a, b in zip(on(x), off(x)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_driven_calls_from_several_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = mlc.jit(lambda x: (np.sin(x) * x).sum() + np.cos(x).max())
+    xs = [np.linspace(-i, i, 100, dtype=np.float64) for i in range(1, 33)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(g, xs))
+    for x, y in zip(xs, got):
+        np.testing.assert_allclose(y, (np.sin(x) * x).sum() + np.cos(x).max(), rtol=1e-12)

@@ -8,6 +8,9 @@ compiled kernel) and keeps the steps. Calling it runs the steps on NumPy arrays:
 - a kernel step allocates its outputs, passes the run-time sizes (slots) and buffer pointers, and
   runs the outermost loop in chunks on a thread pool when the work is large enough (ctypes
   releases the GIL); the chunks' partial totals are combined by the kernel's ``_final`` function;
+- consecutive kernel steps small enough for one chunk run through the *driver*: one native call
+  that reads the buffer pointers out of the value list itself (a jitted call on small arrays is
+  one dispatch into compiled code, not a Python loop of ctypes calls);
 - a library step (``dot_general`` through NumPy's BLAS, sorting, scans, scatters) runs the
   primitive's NumPy implementation.
 """
@@ -67,8 +70,10 @@ class CompiledKernel:
         module = codegen.module_for({self.name: program})
         self.ir = str(module)
         self.module = compiler.compile_module(self.ir, key)
-        self.run = _KERNEL(self.module.address(self.name))
-        self.final = _FINAL(self.module.address(self.name + "_final"))
+        self.run_address = self.module.address(self.name)
+        self.final_address = self.module.address(self.name + "_final")
+        self.run = _KERNEL(self.run_address)
+        self.final = _FINAL(self.final_address)
 
 
 _KERNELS: dict[str, CompiledKernel] = {}
@@ -80,6 +85,127 @@ def compiled(program: Program) -> CompiledKernel:
     if got is None:
         got = _KERNELS[key] = CompiledKernel(program)
     return got
+
+
+# -- the driver: one call into native code for a run of small kernels ----------------------------
+# Building a ctypes pointer array from ``ndarray.ctypes.data`` costs about 2 us per kernel call,
+# more than a small kernel's work. The driver is one native function, compiled once for every
+# graph, that receives the Python list of values itself (``PYFUNCTYPE`` passes the object
+# pointer as it is, holding the GIL), reads each array's data pointer from its ``PyArrayObject``
+# and runs a run of kernels described by a small int64 table:
+#
+#   [n_steps, then per step: run, final (0: none), slots, begin, end, n_buffers, value index...]
+#
+# It relies on two layouts: a list's item array (``PyListObject.ob_item``) right after the
+# variable-size object header, and an array's data pointer (``PyArrayObject.data``) right after
+# the object header. Both are checked against ctypes at first use (``_abi_ok``); where they do
+# not hold (another Python build), every kernel runs through its ctypes call as before.
+_MAX_DRIVEN_BUFFERS = 256
+_MAX_DRIVEN_WORK = 2 * MIN_WORK_PER_THREAD  # elements: the driver holds the GIL while it runs
+_DRIVER_IR = r"""
+define void @mlc_drive(i8* %list, i64* %prog, i8* %scratch) nounwind {
+entry:
+  %ptrs = alloca i8*, i64 LIMIT, align 16
+  %itemsp = getelementptr i8, i8* %list, i64 ITEMS
+  %itemspp = bitcast i8* %itemsp to i8***
+  %items = load i8**, i8*** %itemspp
+  %n = load i64, i64* %prog
+  br label %head
+head:
+  %s = phi i64 [0, %entry], [%s1, %next]
+  %pc = phi i64 [1, %entry], [%pc1, %next]
+  %done = icmp sge i64 %s, %n
+  br i1 %done, label %exit, label %body
+body:
+  %a0 = getelementptr i64, i64* %prog, i64 %pc
+  %run_i = load i64, i64* %a0
+  %a1 = getelementptr i64, i64* %a0, i64 1
+  %final_i = load i64, i64* %a1
+  %a2 = getelementptr i64, i64* %a0, i64 2
+  %slots_i = load i64, i64* %a2
+  %a3 = getelementptr i64, i64* %a0, i64 3
+  %lo = load i64, i64* %a3
+  %a4 = getelementptr i64, i64* %a0, i64 4
+  %hi = load i64, i64* %a4
+  %a5 = getelementptr i64, i64* %a0, i64 5
+  %nb = load i64, i64* %a5
+  %idx0 = getelementptr i64, i64* %a0, i64 6
+  br label %fill_head
+fill_head:
+  %j = phi i64 [0, %body], [%j1, %fill]
+  %fdone = icmp sge i64 %j, %nb
+  br i1 %fdone, label %call, label %fill
+fill:
+  %ixp = getelementptr i64, i64* %idx0, i64 %j
+  %ix = load i64, i64* %ixp
+  %objp = getelementptr i8*, i8** %items, i64 %ix
+  %obj = load i8*, i8** %objp
+  %datap = getelementptr i8, i8* %obj, i64 DATA
+  %datapp = bitcast i8* %datap to i8**
+  %data = load i8*, i8** %datapp
+  %dst = getelementptr i8*, i8** %ptrs, i64 %j
+  store i8* %data, i8** %dst
+  %j1 = add i64 %j, 1
+  br label %fill_head
+call:
+  %slots = inttoptr i64 %slots_i to i64*
+  %run = inttoptr i64 %run_i to void (i64*, i8**, i64, i64, i8*)*
+  call void %run(i64* %slots, i8** %ptrs, i64 %lo, i64 %hi, i8* %scratch)
+  %hasfinal = icmp ne i64 %final_i, 0
+  br i1 %hasfinal, label %dofinal, label %next
+dofinal:
+  %final = inttoptr i64 %final_i to void (i64*, i8**, i8*, i64)*
+  call void %final(i64* %slots, i8** %ptrs, i8* %scratch, i64 1)
+  br label %next
+next:
+  %s1 = add i64 %s, 1
+  %step = add i64 %nb, 6
+  %pc1 = add i64 %pc, %step
+  br label %head
+exit:
+  ret void
+}
+"""
+_LIST_ITEMS_OFFSET = 3 * ctypes.sizeof(ctypes.c_void_p)  # ob_refcnt, ob_type, ob_size
+_ARRAY_DATA_OFFSET = 2 * ctypes.sizeof(ctypes.c_void_p)  # ob_refcnt, ob_type
+_DRIVE = ctypes.PYFUNCTYPE(None, ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _abi_ok() -> bool:
+    """Whether this Python's list and NumPy's array objects have the layouts the driver reads."""
+    a, b = np.zeros(3), np.zeros((2, 2))[:, 1]
+    values = [a, b]
+    items = ctypes.c_void_p.from_address(id(values) + _LIST_ITEMS_OFFSET).value
+    if not items:
+        return False
+    got = [ctypes.c_void_p.from_address(items + i * ctypes.sizeof(ctypes.c_void_p)).value
+           for i in range(2)]  # fmt: skip
+    if got != [id(a), id(b)]:
+        return False
+    return all(
+        ctypes.c_void_p.from_address(id(x) + _ARRAY_DATA_OFFSET).value == x.ctypes.data
+        for x in values
+    )
+
+
+_DRIVER = None  # (compiled module, function), or False where the layouts differ
+
+
+def driver():
+    """The compiled driver, or None where it cannot be used (``MLC_DRIVER=0`` turns it off)."""
+    global _DRIVER
+    if _DRIVER is None:
+        if os.environ.get("MLC_DRIVER", "1") == "0" or not _abi_ok():
+            _DRIVER = False
+        else:
+            text = (
+                _DRIVER_IR.replace("LIMIT", str(_MAX_DRIVEN_BUFFERS))
+                .replace("ITEMS", str(_LIST_ITEMS_OFFSET))
+                .replace("DATA", str(_ARRAY_DATA_OFFSET))
+            )
+            module = compiler.compile_module(text, "mlc-driver")
+            _DRIVER = (module, _DRIVE(module.address("mlc_drive")))
+    return _DRIVER[1] if _DRIVER else None
 
 
 class _BufferPool:
@@ -159,6 +285,7 @@ class _KernelStep:
         extents = [program.slots[program.exprs[e].attr] for e in program.extents]
         self.outer0 = extents[program.outer[0]] if program.outer else 1
         work = int(np.prod(extents, dtype=np.int64)) if extents else 1
+        self.work = work
         self.chunks = self._chunks(work)
 
     def __call__(self, values):
@@ -197,6 +324,64 @@ class _KernelStep:
             return [(0, n)]
         step = -(-n // threads)
         return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+class _DrivenRun:
+    """Consecutive kernel steps that each run in one chunk, run by one call into the driver:
+    Python allocates their outputs, the driver reads every buffer pointer itself."""
+
+    def __init__(self, steps, drive):
+        self.steps = steps
+        self.drive = drive
+        self.allocs = [
+            (i, alloc, shape, dtype)
+            for st in steps
+            for i, (alloc, shape, dtype) in zip(st.out_index, st.outputs)
+        ]
+        table = [len(steps)]
+        for st in steps:
+            lo, hi = st.chunks[0]
+            final = st.code.final_address if st.has_final else 0
+            buffers = st.inputs + st.out_index
+            table += [st.code.run_address, final, st.slots_ptr, lo, hi, len(buffers), *buffers]
+        self.table = np.asarray(table, dtype=np.int64)
+        self.table_ptr = self.table.ctypes.data
+        # the steps keep the compiled code and the slot arrays the table points at alive
+        self.scratch = np.empty(max(st.partial_bytes for st in steps) + 64, dtype=np.uint8)
+        self.scratch_ptr = (self.scratch.ctypes.data + 63) & ~63
+
+    def __call__(self, values):
+        for i, alloc, shape, dtype in self.allocs:
+            values[i] = alloc(shape, dtype)
+        self.drive(values, self.table_ptr, self.scratch_ptr)
+
+
+def _drive_small_kernels(steps) -> list:
+    """``steps`` with each run of one-chunk kernel steps replaced by a ``_DrivenRun``."""
+    drive = driver()
+    if drive is None:
+        return steps
+    out, run = [], []
+
+    def flush():
+        if run:
+            out.append(_DrivenRun(list(run), drive))
+            run.clear()
+
+    for st in steps:
+        small = (
+            isinstance(st, _KernelStep)
+            and len(st.chunks) == 1
+            and st.work <= _MAX_DRIVEN_WORK
+            and len(st.inputs) + len(st.out_index) <= _MAX_DRIVEN_BUFFERS
+        )
+        if small:
+            run.append(st)
+        else:
+            flush()
+            out.append(st)
+    flush()
+    return out
 
 
 def _matmul_2d(node):
@@ -255,12 +440,22 @@ class Executable:
                 program = describe(k)
                 self.programs.append(program)
                 self.steps.append(_KernelStep(program, where))
+        self.steps = _drive_small_kernels(self.steps)
         self.template = [None] * len(graph.inputs) + constants
         self.template += [None] * (len(where) - len(self.template))
         self.out_index = [where[id(o)] for o in graph.outputs]
 
     def llvm_ir(self) -> str:
-        return "\n".join(s.code.ir for s in self.steps if isinstance(s, _KernelStep))
+        return "\n".join(s.code.ir for s in self.kernel_steps())
+
+    def kernel_steps(self) -> list:
+        """The kernel steps in order, whether the driver or ctypes runs them."""
+        out = []
+        for s in self.steps:
+            out.extend(
+                s.steps if isinstance(s, _DrivenRun) else [s] if isinstance(s, _KernelStep) else []
+            )
+        return out
 
     def __call__(self, *arrays):
         values = list(self.template)
