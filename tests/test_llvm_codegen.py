@@ -581,3 +581,68 @@ def test_numpy_cases_sweep():
         except AssertionError as e:
             failures.append(f"{label}: {str(e)[:300]}")
     assert not failures, f"{len(failures)} of {len(plans)}:\n" + "\n".join(failures)
+
+
+# -- row kernels: the exp stashed in the output, the next row prefetched ----------------------
+def _softmax(x):
+    e = mnp.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _layernorm(x, g, b):
+    m = x.mean(-1, keepdims=True)
+    v = ((x - m) ** 2).mean(-1, keepdims=True)
+    return (x - m) / mnp.sqrt(v + 1e-5) * g + b
+
+
+def _emitter(program):
+    import llvmlite.ir as lir
+
+    return codegen._KernelEmitter(lir.Module(), program, "t")
+
+
+def test_softmax_computes_exp_once_per_element():
+    x = np.ones((3, 40), np.float32)
+    (program,) = plan_of(_softmax, x)[1]
+    em = _emitter(program)
+    stash = em.stash_plan(program.stores, em.phase(program.phases - 1))
+    assert [program.exprs[c].op for c, _ in stash] == ["exp"]
+    # the input is prefetched for the next row; it is read in the first phase
+    assert [b for b, _ in em.prefetch_plan()] == [0]
+
+
+def test_prefetch_skips_broadcast_and_gathered_inputs():
+    x = np.ones((3, 40), np.float32)
+    g = np.ones(40, np.float32)
+    (program,) = plan_of(lambda x, g: (x * g).sum(-1, keepdims=True) - x, x, g)[1]
+    em = _emitter(program)
+    full = [i for i, b in enumerate(program.buffers) if b.shape == program.extents]
+    assert {b for b, _ in em.prefetch_plan()} == {full[0]}  # x, not g (a broadcast row)
+    idx = np.array([2, 0, 1])
+    (program,) = plan_of(lambda x, i: x[i] - x[i].max(-1, keepdims=True), x, idx)[1]
+    em = _emitter(program)
+    for _, off in em.prefetch_plan():  # a gathered row's address needs a load: never prefetched
+        assert all(program.exprs[a].op != "load" for a in _reach(program, off))
+
+
+def _reach(program, root):
+    seen, stack = set(), [root]
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(program.exprs[i].args)
+    return seen
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 48, 131])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_kernels_at_every_strip_remainder(n, dtype):
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((5, n)) * 4).astype(dtype)
+    x[1, 0] = np.nan
+    x[2, -1] = np.inf
+    g, b = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    check(_softmax, x, chunks=(1, 2), kernels=1)
+    check(_layernorm, x, g, b, chunks=(1, 3), kernels=1)
+    check(lambda x: mnp.log(mnp.exp(x - x.max(-1, keepdims=True)).sum(-1)), x, chunks=(1, 2))

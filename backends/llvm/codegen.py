@@ -594,6 +594,9 @@ def _prefer_wide_vectors(fn):
 
 
 # -- the kernel function ---------------------------------------------------------------------
+PREFETCH_STRIP = 16  # elements per strip of a prefetching final pass
+
+
 class _KernelEmitter(_Emitter):
     def emit(self):
         p = self.p
@@ -775,15 +778,21 @@ class _KernelEmitter(_Emitter):
         last = self.final_pass_items(stores["full"], full_totals)
         merge = p.phases > 0 and not (self.p.reads(last) & self.phase(p.phases - 1))
         count = self.inner_count = self.count(inner)
+        stash = []
+        if last and not merge and self.strip is None:
+            stash = self.stash_plan(stores["full"], self.phase(p.phases - 1))
         self.lanes(lambda: [self.init_acc(r) for r in rows])
         for ph in range(p.phases):
             reds = [r for r in rows if p.reductions[r].phase == ph]
 
-            def body(reds=reds, extra=merge and ph == p.phases - 1):
+            def body(reds=reds, extra=merge and ph == p.phases - 1, ph=ph):
                 for r in reds:
                     self.accumulate(r)
                 if extra:
                     self.final_pass(stores["full"], full_totals)
+                if ph == p.phases - 1:
+                    for c, st in stash:
+                        self.store(st.buffer, self.value(st.offset), self.value(c))
 
             self.nest(inner, lambda body=body: self.lanes(body))
             if self.strip is not None:
@@ -800,11 +809,133 @@ class _KernelEmitter(_Emitter):
                 self.accumulate(r)
 
         self.lanes(row_level)
-        if last and not merge:
-            final = lambda: self.final_pass(stores["full"], full_totals)  # noqa: E731
-            self.nest(inner, lambda: self.lanes(final))
+        done = {id(st) for c, st in stash if c == st.value}  # stored already, as it is
+        finals = [st for st in stores["full"] if id(st) not in done]
+        if last and not merge and (finals or full_totals):
+            pf = self.prefetch_plan() if self.strip is None and len(inner) == 1 else []
+
+            def final():
+                for c, st in stash:  # read back what the last phase stored
+                    if id(st) not in done:
+                        self.scopes[-1][c] = self.load(st.buffer, self.value(st.offset))
+                self.final_pass(finals, full_totals)
+
+            if pf:
+                self.strips_with_prefetch(inner[0], final, pf, count)
+            else:
+                self.nest(inner, lambda: self.lanes(final))
         for r in rows:
             self.acc_value.pop(r, None)
+
+    def prefetch_plan(self) -> list:
+        """``[(buffer, offset expr)]``: the loads of the first phase of a row (the reads that go
+        to memory; later passes over the row hit the cache) from buffers laid out like the loop
+        nest, at offsets of pure index arithmetic. The final pass over row ``o`` prefetches them
+        for row ``o + 1`` (``offset + row size``): a core then has its next row's reads in flight
+        while it writes this row, instead of alternating between a read-only pass and a
+        write-only pass (softmax: 25% faster). A prefetch never faults, even past the end."""
+        p = self.p
+
+        def pure(i):  # no loads: the address is computable for any index
+            e = p.exprs[i]
+            return e.op != "load" and e.op != "acc" and all(pure(a) for a in e.args)
+
+        out, seen = [], set()
+        stack = [p.reductions[r].value for r in self.phase(0)]
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            e = p.exprs[i]
+            if e.op == "load":
+                if p.buffers[e.attr].shape == p.extents and pure(e.args[0]):
+                    out.append((e.attr, e.args[0]))
+            elif e.op != "acc":
+                stack.extend(e.args)
+        return sorted(set(out))
+
+    def strips_with_prefetch(self, axis, body, plan, count):
+        """The final pass over the one inner ``axis`` in strips of ``PREFETCH_STRIP`` elements
+        (a constant trip count: unrolled and vectorized), each strip first prefetching the
+        cache lines of the next row that the first phase will read; then the remainder."""
+        b = self.b
+        n = self.extent(axis)
+        full = b.and_(n, _c(I64, -PREFETCH_STRIP))
+
+        def strip(j):
+            self.idx[axis] = j
+            self.scopes.append({})  # offsets at the strip's start: not for the elements' scope
+            for buf, off in plan:
+                at = b.add(self.value(off), count)
+                size = SIZE[self.p.buffers[buf].dtype]
+                for line in range(0, PREFETCH_STRIP * size, 64):
+                    self.prefetch(buf, b.add(at, _c(I64, line // size)))
+            self.scopes.pop()
+
+            def element(i):
+                self.idx[axis] = b.add(j, i)
+                body()
+
+            self.loop(_c(I64, 0), _c(I64, PREFETCH_STRIP), element)
+            del self.idx[axis]
+
+        self.loop(_c(I64, 0), full, strip, step=PREFETCH_STRIP)
+
+        def rest(i):
+            self.idx[axis] = i
+            body()
+            del self.idx[axis]
+
+        self.loop(full, n, rest)
+
+    def prefetch(self, buf, offset):
+        """``llvm.prefetch`` (read, high locality, data cache) of element ``offset``."""
+        m = self.b.module
+        fn = m.globals.get("llvm.prefetch.p0i8")
+        if fn is None:
+            ty = ir.FunctionType(VOID, [I8.as_pointer(), I32, I32, I32])
+            fn = ir.Function(m, ty, "llvm.prefetch.p0i8")
+        ptr = self.b.gep(self.bufs[buf], [offset])  # not inbounds: past the end is fine
+        self.b.call(fn, [self.b.bitcast(ptr, I8.as_pointer()), _c(I32, 0), _c(I32, 3), _c(I32, 1)])
+
+    def stash_plan(self, stores, last_phase) -> list:
+        """``[(expr, store)]``: expensive values (a polynomial math function) that the last
+        phase's loop computes per element and a full store's value needs again in the final
+        pass. The last phase stores each into its store's output buffer, where the final pass
+        reads it back from cache instead of computing it twice (softmax: one ``exp`` per element,
+        not two). One value per store: its buffer holds one element per index."""
+        p = self.p
+
+        def walk(roots):  # exprs per element: stop at accumulators (constant per row)
+            seen, stack = set(), list(roots)
+            while stack:
+                i = stack.pop()
+                if i not in seen:
+                    seen.add(i)
+                    if p.exprs[i].op != "acc":
+                        stack.extend(p.exprs[i].args)
+            return seen
+
+        in_phase = walk([p.reductions[r].value for r in last_phase])
+        expensive = {i for i in in_phase if p.exprs[i].op in _POLY_MATH}
+        plan = []
+        for st in stores:
+            dtype = p.buffers[st.buffer].dtype
+            tops, seen, stack = [], set(), [st.value]
+            while stack:
+                i = stack.pop()
+                if i in seen:
+                    continue
+                seen.add(i)
+                e = p.exprs[i]
+                if i in in_phase and e.dtype == dtype and walk([i]) & expensive:
+                    tops.append(i)
+                elif e.op != "acc":
+                    stack.extend(e.args)
+            if len(tops) == 1:
+                plan.append((tops[0], st))
+        return plan
 
     def final_pass_items(self, stores, totals) -> list:
         items = [e for s in stores for e in (s.offset, s.value)]
