@@ -113,6 +113,8 @@ def test_mlp_step_kernels():
     assert len(plan.library_calls) == 5
     assert all(k.members[0].op == "dot_general" for k in plan.library_calls)
     assert len(plan.fused_kernels) == 6, str(plan)
+    # the weight gradients come out of BLAS in the weights' layout: no transposed reads
+    assert not any(m.op == "transpose" for k in plan.fused_kernels for m in k.members), str(plan)
 
 
 # -- the explainer ----------------------------------------------------------------------------

@@ -399,17 +399,28 @@ def _dot_vjp(ct, primals, out, contracting, batch):
     ct_rfree = tuple(range(nb + nlf, ct.ndim))
 
     def cotangent(own_batch, own_free, own_c, other, other_free, other_batch, other_c, ct_free):
+        # the other operand's remaining dims are its contracting dims in increasing order
+        by_other = [own_c[i] for i in np.argsort(other_c)] if other_c else []
+        # ct first gives (batch, own free, own contracting), the other operand first gives
+        # (batch, own contracting, own free): take the one already in the operand's layout, so
+        # BLAS writes the gradient in place of a transpose kernel (x @ w: dw = x.T @ ct)
+        first = _argsort_perm(list(own_batch) + list(own_free) + by_other)
+        second = _argsort_perm(list(own_batch) + by_other + list(own_free))
+        identity = tuple(range(len(first)))
+        if second == identity and first != identity:
+            return dot_general(
+                other,
+                ct,
+                contracting=(tuple(other_free), ct_free),
+                batch=(tuple(other_batch), ct_batch),
+            )
         d = dot_general(
             ct,
             other,
             contracting=(ct_free, tuple(other_free)),
             batch=(ct_batch, tuple(other_batch)),
         )
-        # the other operand's remaining dims are its contracting dims in increasing order
-        by_other = np.argsort(other_c) if other_c else []
-        order = list(own_batch) + list(own_free) + [own_c[i] for i in by_other]
-        perm = _argsort_perm(order)
-        return S.transpose(d, perm=perm) if perm != tuple(range(d.ndim)) else d
+        return S.transpose(d, perm=first) if first != identity else d
 
     d_lhs = d_rhs = None
     if U.is_float(lhs):
