@@ -358,6 +358,16 @@ class _DrivenRun:
 
 def _drive_small_kernels(steps) -> list:
     """``steps`` with each run of one-chunk kernel steps replaced by a ``_DrivenRun``."""
+    def small(st):
+        return (
+            isinstance(st, _KernelStep)
+            and len(st.chunks) == 1
+            and st.work <= _MAX_DRIVEN_WORK
+            and len(st.inputs) + len(st.out_index) <= _MAX_DRIVEN_BUFFERS
+        )
+
+    if not any(small(st) for st in steps):  # the driver is compiled only where it is used
+        return steps
     drive = driver()
     if drive is None:
         return steps
@@ -369,13 +379,7 @@ def _drive_small_kernels(steps) -> list:
             run.clear()
 
     for st in steps:
-        small = (
-            isinstance(st, _KernelStep)
-            and len(st.chunks) == 1
-            and st.work <= _MAX_DRIVEN_WORK
-            and len(st.inputs) + len(st.out_index) <= _MAX_DRIVEN_BUFFERS
-        )
-        if small:
+        if small(st):
             run.append(st)
         else:
             flush()
