@@ -2,7 +2,8 @@
 
 Pipeline, top to bottom (the same stage names appear in MLC_DUMP and ``mlc graph --stage``):
 trace -> inline-calls -> optimize (cse, fold, simplify, dce) -> [expand-pow on compiled
-backends] -> backend ("cpu": fuse -> kernel programs -> LLVM; "numpy": the interpreter).
+backends] -> backend ("cpu": fuse -> kernel programs -> LLVM; "cuda": fuse -> kernel programs ->
+CUDA C -> NVRTC, or the CPU emulator with ``MLC_CUDA_DEVICE=emu``; "numpy": the interpreter).
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ def reset_stats():
     _STATS.clear()
 
 
-BACKENDS = ("numpy", "cpu")
+BACKENDS = ("numpy", "cpu", "cuda")
 
 
 def _default_backend():
-    """``MLC_BACKEND``, else "cpu" (the LLVM backend); "numpy" is the reference interpreter."""
+    """``MLC_BACKEND``, else "cpu" (the LLVM backend); "numpy" is the reference interpreter,
+    "cuda" the CUDA backend (a GPU through CuPy, or its CPU emulator: ``MLC_CUDA_DEVICE=emu``)."""
     backend = os.environ.get("MLC_BACKEND") or "cpu"
     if backend not in BACKENDS:
         raise ValueError(f"MLC_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
@@ -60,9 +62,18 @@ def execute(graph: Graph, arrays, backend=None) -> list:
     backend = backend or _default_backend()
     if backend == "numpy":
         return list(evaluate(graph, *arrays))
+    return _executable(_prepare(graph, backend)[1], backend)(*arrays)
+
+
+def _executable(graph: Graph, backend: str):
+    """The compiled form of an optimized graph for a compiled backend."""
+    if backend == "cuda":
+        from mlc.backends.cuda.runtime import Executable
+
+        return Executable(graph)
     from mlc.backends.llvm.runtime import Executable
 
-    return Executable(_prepare(graph, backend)[1])(*arrays)
+    return Executable(graph)
 
 
 def _prepare(graph: Graph, backend: str):
@@ -121,9 +132,7 @@ class Lowered:
         if self.backend == "numpy":
             return None
         if self._executable is None:
-            from mlc.backends.llvm.runtime import Executable
-
-            self._executable = Executable(self.optimized)
+            self._executable = _executable(self.optimized, self.backend)
             self._plan = self._executable.plan
         return self._executable
 
@@ -132,6 +141,14 @@ class Lowered:
         if self.backend != "cpu":
             raise ValueError(f"llvm_ir() needs backend='cpu', this is backend={self.backend!r}")
         return self.executable.llvm_ir()
+
+    def cuda_source(self) -> str:
+        """The CUDA C of every kernel, one translation unit (``backend="cuda"``)."""
+        if self.backend != "cuda":
+            raise ValueError(
+                f"cuda_source() needs backend='cuda', this is backend={self.backend!r}"
+            )
+        return self.executable.cuda_source()
 
     def __call__(self, *leaves):
         if self.backend == "numpy":
@@ -262,9 +279,15 @@ class Jitted:
         lowered, _ = self._lower(static, leaves, treedef)
         if plain:
             self._fast[key] = lowered.fast_call
-        arrays = [np.asarray(x) for x in leaves]
+        arrays = [x if _on_device(x) else np.asarray(x) for x in leaves]
         outs = lowered(*arrays)
         return pytree.unflatten(lowered.out_tree, outs)
+
+
+def _on_device(x) -> bool:
+    """A GPU array (CuPy's, or any with ``__cuda_array_interface__``): never copied to the host
+    here; the CUDA backend takes it as it is."""
+    return hasattr(type(x), "__cuda_array_interface__")
 
 
 def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None):

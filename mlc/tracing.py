@@ -245,6 +245,8 @@ def abstract(x):
     weak = isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
     if isinstance(x, complex):
         raise TypeError("mlc does not support complex numbers yet")
+    if hasattr(type(x), "__cuda_array_interface__"):  # a GPU array: its metadata, no copy
+        return tuple(x.shape), dtypes.dtype(x.dtype), False
     a = np.asarray(x)
     if weak and type(x) is int and not -(2**31) <= x < 2**31:
         # NumPy raises OverflowError when such an int meets an int32 array: keep the value (in
