@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint format clean bench
+.PHONY: demo test lint format clean bench bench-gpu
 
 $(VENV)/.installed-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,8 @@ test: $(VENV)/.installed-test lint
 # Extra flags go through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--quick --only gelu"`.
 bench: $(VENV)/.installed-bench
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
+bench-gpu: $(VENV)/.installed-bench
+	$(PY) -m benchmarks.gpu $(BENCH_ARGS)
 
 format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format mlc ir backends tests examples benchmarks
