@@ -17,9 +17,10 @@ import numpy as np
 import numpy_cases
 import prim_cases
 import pytest
-from mlc.backends.cuda import codegen, compiler, emulator
-from mlc.backends.cuda.runtime import EmuDevice, Executable
+from mlc.backends.cuda import cexpr, codegen, compiler, emulator
+from mlc.backends.cuda.runtime import EmuDevice, Executable, address
 from mlc.backends.kernel import describe
+from mlc.backends.kernel import evaluate as evaluate_program
 from mlc.ir import primitives as P
 from mlc.ir.graph import Graph
 from mlc.ir.interpreter import evaluate as evaluate_graph
@@ -157,6 +158,9 @@ def test_corpus_is_broad():
     assert ("sum", "total") in combiners
     dtypes = {b.dtype for p in progs for b in p.buffers}
     assert set(ALL_DTYPES) <= dtypes
+    lanes = [codegen.vector_plan(p) for p in progs]
+    assert sum(v is not None for v in lanes) > 500  # the sweep compiles their vector entries
+    assert {v.lanes for v in lanes if v} == {2, 4}
 
 
 @needs_nvrtc
@@ -232,13 +236,13 @@ def test_source_has_no_sizes():
 
 
 def test_literals_are_exact():
-    assert codegen._literal(0.1, "float32") == float(np.float32(0.1)).hex() + "f"
-    assert codegen._literal(-0.0, "float64") == "-0x0.0p+0"
-    assert codegen._literal(np.inf, "float32") == "__int_as_float(0x7f800000)"
-    assert codegen._literal(np.nan, "float64").startswith("__longlong_as_double(0x7ff8")
-    assert codegen._literal(-(2**31), "int32") == "(-2147483647 - 1)"
-    assert codegen._literal(-(2**63), "int64") == "(-9223372036854775807LL - 1)"
-    assert codegen._literal(True, "bool") == "true"
+    assert cexpr.literal(0.1, "float32") == float(np.float32(0.1)).hex() + "f"
+    assert cexpr.literal(-0.0, "float64") == "-0x0.0p+0"
+    assert cexpr.literal(np.inf, "float32") == "__int_as_float(0x7f800000)"
+    assert cexpr.literal(np.nan, "float64").startswith("__longlong_as_double(0x7ff8")
+    assert cexpr.literal(-(2**31), "int32") == "(-2147483647 - 1)"
+    assert cexpr.literal(-(2**63), "int64") == "(-9223372036854775807LL - 1)"
+    assert cexpr.literal(True, "bool") == "true"
 
 
 # -- compiler --------------------------------------------------------------------------------
@@ -278,7 +282,7 @@ def test_disk_cache_and_integrity(tmp_path, monkeypatch):
     assert compiler.STATS["disk_cache_rejected"] == 1
     assert compiler.STATS["kernels_compiled"] == 2
     usage = compiler.resource_usage(src)
-    assert set(usage) == {"cache_probe", "cache_probe_i32"}
+    assert set(usage) == {"cache_probe", "cache_probe_vec"}  # (no division: no 32-bit entry)
     assert all(u["registers"] > 0 for u in usage.values())
 
 
@@ -494,3 +498,180 @@ def test_64_bit_entry_matches_32_bit_entry():
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_allclose(outs[0], layernorm(x), rtol=1e-12, atol=1e-12)
+
+
+# -- vectorized pointwise entries ------------------------------------------------------------
+def one_program(fn, *args):
+    (p,) = programs_of(fn, *args)
+    return p
+
+
+def iota_program(n=8):
+    x = P.param(index=0, shape=(n, 3), dtype="float32")
+    out = P.add(x, P.iota(shape=(n, 3), dtype="float32", axis=0))
+    (k,) = fuse(Graph([x], [out])).fused_kernels  # (unoptimized: the iota stays in the kernel)
+    return describe(k)
+
+
+def test_vector_plan_takes_only_linear_accesses():
+    f32, b = np.ones((6, 5), np.float32), np.ones((6, 5), bool)
+
+    def plan(fn, *args):
+        return codegen.vector_plan(one_program(fn, *args))
+
+    assert plan(gelu, f32).lanes == 4  # float4
+    assert plan(lambda x: x * 2.0, np.ones(7)).lanes == 2  # double2
+    assert plan(lambda x: x.astype(np.float64), f32).lanes == 2  # the widest buffer decides
+    assert plan(lambda x: x > 0, f32).lanes == 4  # bool as uchar4
+    assert plan(lambda x, y: x ^ y, b, b).lanes == 4
+    assert plan(lambda x: x * 3, np.ones((4, 1, 5), np.int64)).lanes == 2  # a unit axis
+    got = plan(lambda x, y: x * y, f32, np.ones((), np.float32))  # a broadcast scalar
+    assert got.lanes == 4 and got.buffers == (0, 2) and len(got.broadcast) == 1
+    assert got.needs is None
+    assert plan(lambda x, y: x * y, f32, np.ones((1, 5), np.float32)) is None  # a broadcast row
+    assert plan(lambda x, y: x * y, f32, np.ones((6, 1), np.float32)) is None  # a column
+    assert plan(lambda x: x.T * 2, f32) is None
+    assert plan(lambda x: x[::2] * 2, f32) is None
+    assert plan(lambda x: x[:, ::-1] * 2, f32) is None
+    for name in ("softmax", "colsum", "total", "argmax"):
+        assert all(codegen.vector_plan(p) is None for p in named_programs(name)), name
+    assert codegen.vector_plan(iota_program()).needs == "split"
+
+
+def test_vector_source():
+    for fn, x, vec in [
+        (gelu, np.ones(9, np.float32), "float4"),
+        (lambda x: x * 2.0, np.ones(9), "double2"),
+        (lambda x: x * 3, np.ones(9, np.int32), "int4"),
+        (lambda x: x * 3, np.ones(9, np.int64), "longlong2"),
+        (lambda x: ~x, np.ones(9, bool), "uchar4"),
+    ]:
+        k = codegen.generate(one_program(fn, x), "k")
+        assert set(k.entries) == {"k", "k_vec"}, vec  # no division anywhere: no 32-bit entries
+        assert f"const {vec} l0 = reinterpret_cast<const {vec}*>(b0)[q];" in k.code, vec
+        assert f"reinterpret_cast<{vec}*>(b1)[q] = make_{vec}(" in k.code, vec
+        assert "I rest" not in k.code and "%" not in k.code, vec  # offsets are the linear index
+        assert "b0[lin]" in k.code  # the scalar entry and the remainder
+    k = codegen.generate(iota_program(), "k")  # the lanes split their index: 32-bit only
+    assert set(k.entries) == {"k", "k_i32", "k_vec_i32"}
+    (p,) = named_programs("gelu")
+    assert "_vec" not in codegen.generate(named_programs("softmax")[0], "k").code
+
+
+@needs_nvrtc
+def test_vector_entry_has_vector_loads_and_stores_in_ptx():
+    """NVVM keeps the vector accesses (the sweep checks every vector entry for spills)."""
+    cases = [
+        (gelu, np.ones(9, np.float32), ".v4.f32"),
+        (lambda x: x * 2.0, np.ones(9), ".v2.f64"),
+        (lambda x: x * 3, np.ones(9, np.int32), ".v4.u32"),
+        (lambda x: x * 3, np.ones(9, np.int64), ".v2.u64"),
+        (lambda x: ~x, np.ones(9, bool), ".v4.u8"),
+    ]
+    kernels = [codegen.generate(one_program(f, x), f"k{i}") for i, (f, x, _) in enumerate(cases)]
+    ptx = compiler.ptx(codegen.module_source(kernels))
+
+    def entry(name):
+        start = ptx.index(f".entry {name}(")
+        end = ptx.find(".entry", start + 1)
+        return ptx[start : end if end > 0 else len(ptx)]
+
+    for i, (_, _, suffix) in enumerate(cases):
+        vec = entry(f"k{i}_vec")
+        assert f"ld.global.nc{suffix}" in vec and f"st.global{suffix}" in vec, suffix
+        assert suffix not in entry(f"k{i}"), suffix
+
+
+def test_vector_launches():
+    k = codegen.generate(one_program(gelu, np.ones(10, np.float32)), "g")
+    assert (k.lanes, k.vector_buffers, k.vector_entry) == (4, (0, 1), "g_vec")
+    assert [x.kernel for x in k.launches([4097])] == ["g"]  # not known to be aligned
+    (x,) = k.launches([4097], aligned=True)
+    assert (x.kernel, x.grid, x.block) == ("g_vec", (4, 1, 1), (256, 1, 1))  # 1024 groups
+    assert k.launches([3], aligned=True)[0].kernel == "g"  # fewer elements than lanes
+    assert k.launches([4], aligned=True)[0].kernel == "g_vec"
+    cap = codegen.H100.sm_count * 8 * 4
+    assert k.launches([1 << 33], aligned=True)[0] == codegen.Launch(
+        "g_vec", (cap, 1, 1), (256, 1, 1)
+    )
+    k = codegen.generate(iota_program(), "t")
+    assert k.launches([1000, 3], aligned=True)[0].kernel == "t_vec_i32"
+    assert k.launches([1 << 31, 3], aligned=True)[0].kernel == "t"  # too big for 32 bits
+    assert k.launches([1000, 3], aligned=False)[0].kernel == "t_i32"
+
+
+def at_offset(values, offset_bytes):
+    """A C-contiguous copy of ``values`` that starts ``offset_bytes`` past a 16-byte boundary."""
+    item = values.dtype.itemsize
+    raw = np.zeros(values.size + 64 // item, values.dtype)
+    skip = (-address(raw) + offset_bytes) % 16
+    assert skip % item == 0
+    out = raw[skip // item : skip // item + values.size]
+    out[...] = values
+    assert address(out) % 16 == offset_bytes and out.flags.c_contiguous
+    return out
+
+
+def vector_graph(dtype, n=8):
+    """Pointwise outputs of ``dtype`` inputs x, y and a broadcast scalar s: an arithmetic op,
+    NaN-propagating max, a comparison (a bool output) and a conversion (another width)."""
+    x = P.param(index=0, shape=(n,), dtype=dtype)
+    y = P.param(index=1, shape=(n,), dtype=dtype)
+    s = P.param(index=2, shape=(), dtype=dtype)
+    sb = P.broadcast_in_dim(s, shape=(n,), dims=())
+    if dtype == "bool":
+        outs = [P.logical_xor(x, sb), P.logical_and(x, y), P.convert(x, dtype="int32")]
+    else:
+        other = "float64" if dtype in ("float32", "int32") else "float32"
+        outs = [P.add(P.mul(x, sb), y), P.max(x, y), P.lt(x, y), P.convert(x, dtype=other)]
+        outs += [P.floor_div(x, y)]
+    return Graph([x, y, s], outs)
+
+
+@needs_emulator
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_vector_entry_emulated(dtype):
+    """The vector entry, for sizes around the lane count and the grid, against the program's
+    meaning (``kernel.evaluate``) and the scalar entry, bit for bit, both thread orders."""
+    (k,) = fuse(vector_graph(dtype)).fused_kernels
+    p = describe(k)
+    kernel = codegen.generate(p, "v")
+    assert kernel.lanes == (2 if dtype in ("int32", "int64", "float32", "float64") else 4)
+    mod = emulator.build(kernel.source, kernel.entries)
+    rng = np.random.default_rng(5)
+    v = specials(dtype)
+    for n in (0, 1, 3, 4, 5, 1023, 4097):
+        params = [rng.choice(v, n), rng.choice(v, n), np.array(v[-1], dtype)]  # x, y, s
+        args = [params[node.attr("index")] for node in p.inputs]  # in buffer order
+        with np.errstate(all="ignore"):
+            want = evaluate_program(p, args, [n])
+        for entry, grid in [(kernel.vector_entry, 1), (kernel.vector_entry, 3), ("v", 2)]:
+            for order in ("forward", "reverse"):
+                ins = [at_offset(a, 0) for a in args]
+                outs = [at_offset(np.zeros_like(w), 0) for w in want]
+                mod.launch(entry, (grid, 1, 1), (256, 1, 1), 0, [n, *ins, *outs], order=order)
+                for j, (g, w) in enumerate(zip(outs, want)):
+                    assert_same(g, w, False, f"{entry} n={n} output {j} {order}")
+
+
+@needs_emulator
+def test_runtime_runs_the_vector_entry_only_when_aligned():
+    graph = optimize(mlc.trace(gelu, np.ones(4097, np.float32)))
+    ex = Executable(graph, EmuDevice("reverse"))
+    (step,) = ex.steps
+    ran = []
+
+    class Spy:
+        def launch(self, name, *args):
+            ran.append(name)
+            module.launch(name, *args)
+
+    module, step.module = step.module, Spy()
+    x = np.random.default_rng(2).standard_normal(4097).astype(np.float32)
+    want = evaluate_graph(graph, x)[0]
+    for offset, entry in [(0, step.kernel.vector_entry), (4, step.kernel.name)]:
+        view = at_offset(x, offset)  # offset 4: a contiguous view, not 16-byte aligned
+        (got,) = ex(view)
+        assert ran.pop() == entry, offset
+        assert_same(got, want, True, f"offset {offset}")
+    assert address(x[1:]) == x.ctypes.data + 4

@@ -9,15 +9,24 @@ sizes). The source depends only on ``program.key()`` and ``name``: sizes are run
 (``long long s0..sK``), one typed pointer per buffer (inputs ``const``), and ``unsigned char*
 scratch`` when the program has ``total`` stores or reductions.
 
-- ``NAME``: the loop nest with 64-bit index arithmetic; ``NAME_i32`` (programs without a gather)
-  the same body with 32-bit index arithmetic, chosen at launch when every size fits.
+- ``NAME``: the loop nest with 64-bit index arithmetic; ``NAME_i32`` (programs without a gather
+  that divide indices) the same body with 32-bit index arithmetic, chosen at launch when every
+  size fits. (Where every offset is the linear index, nothing is divided: no ``NAME_i32``.)
 - ``NAME_final`` (programs with totals): one block combines the per-block partial records that
   ``NAME`` left in ``scratch`` and performs the ``total`` stores.
+- ``NAME_vec`` (pointwise programs whose every load and store is at the linear index of the
+  loop nest, broadcast scalars aside): each thread loads and stores ``lanes`` elements per
+  buffer in one vector access (``float4``, ``double2``, ``int4``, ``longlong2``, ``uchar4`` for
+  bool, ...), the last ``total % lanes`` elements one by one. Chosen at launch when every vector
+  buffer is 16-byte aligned (``aligned=True``). Its index arithmetic is 64-bit (a counter and a
+  compare per group), or, where the lanes need their loop indices (an ``iota``: a division per
+  axis), 32-bit, as ``NAME_vec_i32``, used only when every size fits.
 
 **Strategies** (docs/cuda-backend.md):
 
 - pointwise (no inner axes): a grid-stride loop over the linear index of the loop nest, split
-  into the loop indices;
+  into the loop indices where an offset needs them (the vector entry: a grid-stride loop over
+  groups of ``lanes``);
 - everything with inner axes: a *team* of ``blockDim.x`` threads per outer index ("row"),
   ``blockDim.y`` rows per block, rows in a block-uniform grid-stride loop. Each phase is one pass
   of the team over the row's inner elements (lane ``j`` takes elements ``j, j + team, ...``),
@@ -45,9 +54,11 @@ argmin, and 1 for prod (``kernel.evaluate``'s convention).
 >>> g = mlc.trace(lambda x: np.exp(x) + 1, np.ones(4, np.float32))
 >>> k = generate(describe(fuse(g).fused_kernels[0]), "gelu0")
 >>> sorted(k.entries)
-['gelu0', 'gelu0_i32']
+['gelu0', 'gelu0_vec']
 >>> [(l.kernel, l.grid, l.block) for l in k.launches([1 << 20])]
-[('gelu0_i32', (4096, 1, 1), (256, 1, 1))]
+[('gelu0', (4096, 1, 1), (256, 1, 1))]
+>>> [(l.kernel, l.grid, l.block) for l in k.launches([1 << 20], aligned=True)]
+[('gelu0_vec', (1024, 1, 1), (256, 1, 1))]
 """
 
 from __future__ import annotations
@@ -57,23 +68,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CTYPE = {"bool": "bool", "int32": "int", "int64": "long long", "float32": "float",
-         "float64": "double"}  # fmt: skip
-SIZE = {"bool": 1, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
+from .cexpr import CTYPE, FLOATS, HELPERS, SIZE, ScalarOps, literal, source
+from .vector import VECTOR_ALIGN, VectorPlan, vector_plan  # noqa: F401 (re-exported)
+
 RECORD = 16  # bytes per total reduction and block in scratch: value at 0, position (i64) at 8
 HEADER = 16  # scratch starts with the number of blocks that wrote records (i64)
 THREADS = 256  # threads per block: 256 x 255 registers fit any SM, so no launch can fail
 LONG_ROW = 1024  # rows longer than this get a whole block as their team
 I32_LIMIT = (1 << 31) - 1 - (1 << 24)  # 32-bit index math below this (grid-stride headroom)
+VECTOR = {("float32", 4): "float4", ("float32", 2): "float2", ("float64", 2): "double2",
+          ("int32", 4): "int4", ("int32", 2): "int2", ("int64", 2): "longlong2",
+          ("bool", 4): "uchar4", ("bool", 2): "uchar2"}  # fmt: skip
 
-_FLOATS = ("float32", "float64")
-_MATH_UNARY = {
-    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "cbrt", "sin", "cos", "tan",
-    "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "floor", "ceil",
-    "trunc",
-}  # fmt: skip
-_MATH_BINARY = {"pow", "atan2", "hypot"}
-_CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _INDEX_OPS = {"iadd": "+", "isub": "-", "imul": "*", "ilt": "<", "ile": "<=", "ieq": "=="}
 
 
@@ -108,14 +114,19 @@ class CudaKernel:
     entries: dict  # entry name -> [(kind, ctype)] with kind "i64" or "ptr" (ctype: element type)
     program: object = field(repr=False, default=None)
     code: str = field(repr=False, default="")  # the source less its prelude and helpers
-    helpers: tuple = ()  # names of the helpers (``_HELPERS``) the code calls
+    helpers: tuple = ()  # names of the helpers (``HELPERS``) the code calls
     i32: bool = False  # whether NAME_i32 exists
     totals: int = 0  # total reductions (records per block)
     has_final: bool = False
+    lanes: int = 0  # elements per thread and vector access of NAME_vec (0: no vector entry)
+    vector_buffers: tuple = ()  # the buffers NAME_vec accesses as vectors (need alignment)
+    vector_entry: str = ""  # NAME_vec or NAME_vec_i32
 
-    def launches(self, slots=None, device: DeviceInfo = H100) -> list:
+    def launches(self, slots=None, device: DeviceInfo = H100, aligned: bool = False) -> list:
         """The launches that run the program for run-time sizes ``slots`` (default: the
-        program's own), in order; the first carries the scratch size the sequence needs."""
+        program's own), in order; the first carries the scratch size the sequence needs.
+        ``aligned``: every buffer of ``vector_buffers`` is ``VECTOR_ALIGN``-byte aligned, so the
+        vector entry may run (it does when there is one and the sizes are those of the loop)."""
         p = self.program
         slots = [int(s) for s in (p.slots if slots is None else slots)]
         ext = [slots[p.exprs[e].attr] for e in p.extents]
@@ -124,18 +135,23 @@ class CudaKernel:
         inner = math.prod(ext[a] for a in p.inner)
         threads = min(THREADS, device.max_threads_per_block)
         cap = device.sm_count * max(1, 2048 // threads) * 4  # resident blocks, four waves
+        sizes = [total, *slots]
+        sizes += [math.prod(slots[p.exprs[d].attr] for d in b.shape) for b in p.buffers]
+        narrow = self.i32 and max(sizes, default=0) <= I32_LIMIT
+        vec = aligned and self.lanes and total >= self.lanes
+        vec = vec and (narrow or not self.vector_entry.endswith("_i32"))
+        vec = vec and all(sizes[1 + len(slots) + b] == total for b in self.vector_buffers)
         if not p.inner:
             block = (threads, 1, 1)
-            grid = min(max(1, -(-total // threads)), cap)
+            work = total // self.lanes if vec else total
+            grid = min(max(1, -(-work // threads)), cap)
         else:
             team = _team(p, rows, inner, threads, device)
             block = (team, threads // team, 1) if team <= device.warp_size else (team, 1, 1)
             grid = min(max(1, -(-rows // block[1])), cap)
-        sizes = [total, *slots]
-        sizes += [math.prod(slots[p.exprs[d].attr] for d in b.shape) for b in p.buffers]
-        narrow = self.i32 and max(sizes, default=0) <= I32_LIMIT
         scratch = HEADER + grid * RECORD * self.totals if self.has_final else 0
-        out = [Launch(self.name + ("_i32" if narrow else ""), (grid, 1, 1), block, 0, scratch)]
+        entry = self.vector_entry if vec else self.name + ("_i32" if narrow else "")
+        out = [Launch(entry, (grid, 1, 1), block, 0, scratch)]
         if self.has_final:
             out.append(Launch(self.name + "_final", (1, 1, 1), (threads, 1, 1), 0, scratch))
         return out
@@ -165,108 +181,10 @@ def module_source(kernels) -> str:
     if len(set(names)) != len(names):
         raise ValueError("two kernels with one name in a module")
     helpers = {h for k in kernels for h in k.helpers}
-    return _source(tuple(h for h in _HELPERS if h in helpers), [k.code for k in kernels])
+    return source(tuple(h for h in HELPERS if h in helpers), [k.code for k in kernels])
 
 
-def _source(helpers, codes) -> str:
-    needed = [h for h in _HELPERS if h in helpers]
-    return _PRELUDE + "".join(_HELPERS[h] + "\n" for h in needed) + "".join(codes)
-
-
-# -- helpers pasted into the source when used --------------------------------------------------
-_HELPERS = {
-    "wrap": """
-__device__ __forceinline__ int mlc_wadd(int x, int y) { return (int)((unsigned)x + (unsigned)y); }
-__device__ __forceinline__ int mlc_wsub(int x, int y) { return (int)((unsigned)x - (unsigned)y); }
-__device__ __forceinline__ int mlc_wmul(int x, int y) { return (int)((unsigned)x * (unsigned)y); }
-__device__ __forceinline__ long long mlc_wadd(long long x, long long y) {
-  return (long long)((unsigned long long)x + (unsigned long long)y); }
-__device__ __forceinline__ long long mlc_wsub(long long x, long long y) {
-  return (long long)((unsigned long long)x - (unsigned long long)y); }
-__device__ __forceinline__ long long mlc_wmul(long long x, long long y) {
-  return (long long)((unsigned long long)x * (unsigned long long)y); }""",
-    "minmax": """
-template <typename T> __device__ __forceinline__ T mlc_max(T x, T y) { return (x > y || x != x) ? x : y; }
-template <typename T> __device__ __forceinline__ T mlc_min(T x, T y) { return (x < y || x != x) ? x : y; }""",
-    "idiv": """
-template <typename T> __device__ __forceinline__ T mlc_nz(T y) { return y == 0 ? (T)1 : y; }
-template <typename T> __device__ __forceinline__ T mlc_idx_div(T x, T y) {
-  y = mlc_nz(y); T q = x / y, r = x % y; return (r != 0 && ((r ^ y) < 0)) ? q - 1 : q; }
-template <typename T> __device__ __forceinline__ T mlc_idx_mod(T x, T y) {
-  y = mlc_nz(y); T r = x % y; return (r != 0 && ((r ^ y) < 0)) ? r + y : r; }""",
-    "idivmod": """
-template <typename T> __device__ __forceinline__ T mlc_floor_div(T x, T y) {
-  if (y == 0) return 0;
-  if (y == -1) return mlc_wsub((T)0, x);
-  T q = x / y, r = x % y; return (r != 0 && ((r ^ y) < 0)) ? q - 1 : q; }
-template <typename T> __device__ __forceinline__ T mlc_rem(T x, T y) {
-  if (y == 0 || y == -1) return 0;
-  T r = x % y; return (r != 0 && ((r ^ y) < 0)) ? r + y : r; }""",
-    "ipow": """
-template <typename T> __device__ __forceinline__ T mlc_ipow(T x, T y) {
-  if (y < 0) return x == 1 ? (T)1 : (x == -1 ? ((y & 1) ? (T)-1 : (T)1) : (T)0);
-  T out = 1, base = x;
-  while (y != 0) { if (y & 1) out = mlc_wmul(out, base); y >>= 1; if (y != 0) base = mlc_wmul(base, base); }
-  return out; }""",
-    "fdivmod": """
-__device__ __forceinline__ float mlc_fmod(float a, float b) { return fmodf(a, b); }
-__device__ __forceinline__ double mlc_fmod(double a, double b) { return fmod(a, b); }
-__device__ __forceinline__ float mlc_floor(float a) { return floorf(a); }
-__device__ __forceinline__ double mlc_floor(double a) { return floor(a); }
-__device__ __forceinline__ float mlc_copysign(float a, float b) { return copysignf(a, b); }
-__device__ __forceinline__ double mlc_copysign(double a, double b) { return copysign(a, b); }
-// NumPy's npy_divmod: floor division and remainder with the divisor's sign
-template <typename T> __device__ __forceinline__ T mlc_ffloor_div(T a, T b) {
-  T quot = a / b, m = mlc_fmod(a, b);
-  if (b == 0) return quot;
-  T div = (a - m) / b;
-  if (m != 0 && ((b < 0) != (m < 0))) div = div - (T)1;
-  if (!(div != 0)) return mlc_copysign((T)0, quot);
-  T fl = mlc_floor(div);
-  return (div - fl > (T)0.5) ? fl + (T)1 : fl; }
-template <typename T> __device__ __forceinline__ T mlc_frem(T a, T b) {
-  T m = mlc_fmod(a, b);
-  if (b == 0) return m;
-  if (!(m != 0)) return mlc_copysign((T)0, b);
-  return ((b < 0) != (m < 0)) ? m + b : m; }""",
-}
-_NEEDS = {"idivmod": ("wrap",), "ipow": ("wrap",)}
-
-_PRELUDE = """\
-// generated by mlc (backends/cuda/codegen.py): NVRTC compiles it with no headers; the CPU
-// emulator defines MLC_CUDA_EMU and includes its own header first
-#ifndef MLC_CUDA_EMU
-#define INFINITY __int_as_float(0x7f800000)
-#define NAN __int_as_float(0x7fffffff)
-#endif
-"""
-
-
-def _literal(v, dtype) -> str:
-    """A C literal of ``dtype`` with exactly the value ``v`` (floats by their bits or hex)."""
-    if dtype == "bool":
-        return "true" if bool(v) else "false"
-    if dtype in _FLOATS:
-        x = np.asarray(v, dtype=dtype)
-        if not np.isfinite(x):
-            if dtype == "float32":
-                return f"__int_as_float(0x{int(x.view(np.uint32)):08x})"
-            return f"__longlong_as_double(0x{int(x.view(np.uint64)):016x}LL)"
-        return float(x).hex() + ("f" if dtype == "float32" else "")
-    bits = 32 if dtype == "int32" else 64
-    v = int(v) & ((1 << bits) - 1)
-    v = v - (1 << bits) if v >> (bits - 1) else v
-    suffix = "LL" if bits == 64 else ""
-    if v == -(1 << (bits - 1)):
-        return f"(-{-(v + 1)}{suffix} - 1)"
-    return f"{v}{suffix}" if v >= 0 else f"({v}{suffix})"
-
-
-def _int_min(dtype) -> str:
-    return _literal(-(1 << (8 * SIZE[dtype] - 1)), dtype)
-
-
-class _Generator:
+class _Generator(ScalarOps):
     def __init__(self, program, name):
         self.p, self.name = program, name
         self.helpers: set = set()
@@ -280,7 +198,11 @@ class _Generator:
         self.totals = [r for r, red in enumerate(p.reductions) if red.level == "total"]
         self.rows = [r for r, red in enumerate(p.reductions) if red.level == "row"]
         self.has_final = bool(self.totals) or any(s.level == "total" for s in p.stores)
+        self.vector = vector_plan(p)
+        # 32-bit index math pays where indices are divided (split, clamped); a gather's indices
+        # must be clamped in 64 bits; where every offset is the linear index, nothing is divided
         self.i32 = not any(e.op == "index" for e in p.exprs)
+        self.i32 = self.i32 and not (self.vector and self.vector.needs != "split")
         self.invariant = self._invariants()
 
     # -- text ----------------------------------------------------------------------------
@@ -349,9 +271,9 @@ class _Generator:
         if op == "size":
             return f"z{e.attr}"
         if op == "int":
-            return f"(({I}){_literal(e.attr, 'int64')})"
+            return f"(({I}){literal(e.attr, 'int64')})"
         if op == "const":
-            return _literal(e.attr, e.dtype)
+            return literal(e.attr, e.dtype)
         if op == "acc":
             return self.acc[e.attr]
         a = [self.value(x) for x in e.args]
@@ -391,124 +313,20 @@ class _Generator:
             return any(self.nonneg(a) for a in e.args)
         return False
 
-    def use(self, helper: str):
-        for dep in _NEEDS.get(helper, ()):
-            self.helpers.add(dep)
-        self.helpers.add(helper)
-
-    # -- elementwise primitives ----------------------------------------------------------
-    def elementwise(self, op, e, src, a) -> str:
-        fl = src in _FLOATS
-        f = "f" if src == "float32" else ""
-        if op == "convert":
-            return self.convert(a[0], src, e.dtype)
-        if op == "barrier":
-            return a[0]
-        if op == "select":
-            return f"({a[0]} ? {a[1]} : {a[2]})"
-        if fl and op in _MATH_UNARY:
-            return f"{op}{f}({a[0]})"
-        if fl and op in _MATH_BINARY:
-            return f"{op}{f}({a[0]}, {a[1]})"
-        if op == "round" and fl:
-            return f"rint{f}({a[0]})"
-        if op in ("is_nan", "is_inf", "is_finite"):
-            if not fl:
-                return "true" if op == "is_finite" else "false"
-            if op == "is_nan":
-                return f"({a[0]} != {a[0]})"
-            inf = _literal(np.inf, src)
-            return f"(fabs{f}({a[0]}) {'==' if op == 'is_inf' else '<'} {inf})"
-        if op == "not":
-            return f"(!{a[0]})"
-        if op in ("and", "or", "xor"):
-            return f"({a[0]} {dict(zip(('and', 'or', 'xor'), ('&&', '||', '!=')))[op]} {a[1]})"
-        if op in _CMP:
-            return f"({a[0]} {_CMP[op]} {a[1]})"
-        if src == "bool":
-            if op in ("add", "max"):
-                return f"({a[0]} || {a[1]})"
-            if op in ("mul", "min"):
-                return f"({a[0]} && {a[1]})"
-            raise NotImplementedError(f"cuda codegen: {op} on bool")
-        if op in ("max", "min"):
-            self.use("minmax")
-            return f"mlc_{op}({a[0]}, {a[1]})"
-        if fl:
-            return self.float_op(op, src, a)
-        return self.int_op(op, src, a)
-
-    def float_op(self, op, dtype, a) -> str:
-        f = "f" if dtype == "float32" else ""
-        T = CTYPE[dtype]
-        if op == "neg":
-            return f"(-{a[0]})"
-        if op == "abs":
-            return f"fabs{f}({a[0]})"
-        if op == "sign":  # NaN stays NaN, -0.0 gives +0.0 (np.sign)
-            x = a[0]
-            return (f"({x} > 0 ? ({T})1 : ({x} < 0 ? ({T})-1 : ({x} == 0 ? ({T})0 : {x})))")  # fmt: skip
-        if op in ("add", "sub", "mul", "div"):
-            sym = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[op]
-            return f"({a[0]} {sym} {a[1]})"
-        if op in ("floor_div", "rem"):
-            self.use("fdivmod")
-            return f"mlc_f{op}({a[0]}, {a[1]})"
-        raise NotImplementedError(f"cuda codegen: {op} on {dtype}")
-
-    def int_op(self, op, dtype, a) -> str:
-        T = CTYPE[dtype]
-        x = a[0]
-        if op == "neg":
-            self.use("wrap")
-            return f"mlc_wsub(({T})0, {x})"
-        if op == "abs":
-            self.use("wrap")
-            return f"({x} < 0 ? mlc_wsub(({T})0, {x}) : {x})"
-        if op == "sign":
-            return f"(({T})({x} > 0) - ({T})({x} < 0))"
-        if op in ("add", "sub", "mul"):
-            self.use("wrap")
-            return f"mlc_w{op}({x}, {a[1]})"
-        if op in ("floor_div", "rem"):
-            self.use("idivmod")
-            return f"mlc_{op}({x}, {a[1]})"
-        if op == "pow":
-            self.use("ipow")
-            return f"mlc_ipow({x}, {a[1]})"
-        raise NotImplementedError(f"cuda codegen: {op} on {dtype}")
-
-    def convert(self, x, src, dst) -> str:
-        """``astype``: float -> int of NaN/out-of-range gives INT_MIN; -> bool is ``!= 0``."""
-        src = "int64" if src == "i64" else src
-        if dst == "i64":
-            return f"(({self.itype}){x})"
-        if src == dst:
-            return x
-        if dst == "bool":
-            return f"({x} != 0)"
-        T = CTYPE[dst]
-        if src in _FLOATS and dst not in _FLOATS:
-            bits = 8 * SIZE[dst]
-            lo, hi = _literal(-(2.0 ** (bits - 1)), src), _literal(2.0 ** (bits - 1), src)
-            return f"(({x} >= {lo} && {x} < {hi}) ? ({T}){x} : {_int_min(dst)})"
-        return f"(({T}){x})"
-
-    # -- reductions ----------------------------------------------------------------------
     def identity(self, r) -> str:
         red = self.p.reductions[r]
         dtype, comb = red.dtype, red.combiner
         if comb == "sum":
-            return _literal(-0.0 if dtype in _FLOATS else 0, dtype)
+            return literal(-0.0 if dtype in FLOATS else 0, dtype)
         if comb == "prod":
-            return _literal(1, dtype)
+            return literal(1, dtype)
         high = comb in ("min", "argmin")
-        if dtype in _FLOATS:
-            return _literal(np.inf if high else -np.inf, dtype)
+        if dtype in FLOATS:
+            return literal(np.inf if high else -np.inf, dtype)
         if dtype == "bool":
-            return _literal(high, dtype)
+            return literal(high, dtype)
         bits = 8 * SIZE[dtype]
-        return _literal((1 << (bits - 1)) - 1 if high else -(1 << (bits - 1)), dtype)
+        return literal((1 << (bits - 1)) - 1 if high else -(1 << (bits - 1)), dtype)
 
     def combined(self, r, acc, v) -> str:
         red = self.p.reductions[r]
@@ -519,7 +337,7 @@ class _Generator:
             self.use("minmax")
             return f"mlc_{comb}({acc}, {v})"
         sym = "+" if comb == "sum" else "*"
-        if dtype in _FLOATS:
+        if dtype in FLOATS:
             return f"({acc} {sym} {v})"
         self.use("wrap")
         return f"mlc_w{'add' if comb == 'sum' else 'mul'}({acc}, {v})"
@@ -527,12 +345,12 @@ class _Generator:
     def beats(self, r, v, best) -> str:
         red = self.p.reductions[r]
         cmp = ">" if red.combiner == "argmax" else "<"
-        if red.dtype in _FLOATS:
+        if red.dtype in FLOATS:
             return f"(({v} {cmp} {best}) || ({v} != {v} && {best} == {best}))"
         return f"({v} {cmp} {best})"
 
     def ties(self, r, v, best) -> str:
-        if self.p.reductions[r].dtype in _FLOATS:
+        if self.p.reductions[r].dtype in FLOATS:
             return f"(({v} == {best}) || ({v} != {v} && {best} != {best}))"
         return f"({v} == {best})"
 
@@ -624,7 +442,7 @@ class _Generator:
         elif red.combiner == "prod":
             self.w(f"const {CTYPE[red.dtype]} c{r} = {a};")
         else:
-            zero = _literal(0, red.dtype)
+            zero = literal(0, red.dtype)
             self.w(f"const {CTYPE[red.dtype]} c{r} = ({count} == 0) ? {zero} : {a};")
         self.acc[r] = f"c{r}"
 
@@ -658,7 +476,7 @@ class _Generator:
         self.w(f"b{s.buffer}[{self.value(s.offset)}] = {self.value(s.value)};")
 
     # -- the kernel body -----------------------------------------------------------------
-    def body(self):
+    def body(self, vector=False):
         p, I = self.p, self.itype
         self.scopes.append({})
         for slot in range(len(p.slots)):
@@ -668,7 +486,9 @@ class _Generator:
                 self.value(e)
         for r in self.totals:
             self.declare_acc(r, "t")
-        if p.inner:
+        if vector:
+            self.vector_loop()
+        elif p.inner:
             self.team_loop()
         else:
             self.pointwise_loop()
@@ -698,13 +518,84 @@ class _Generator:
             f"for ({I} lin = ({I})blockIdx.x * ({I})blockDim.x + ({I})threadIdx.x; lin < total; "
             f"lin += ({I})gridDim.x * ({I})blockDim.x)"
         )
-        self.split("lin", range(p.rank))
+        if self.vector:  # every offset is ``lin``: split only for what reads a loop index
+            self.lane_index(self.vector.needs)
+        else:
+            self.split("lin", range(p.rank))
         for s in p.stores:
             if s.level in ("full", "row"):
                 self.store(s)
         for r in per_row + full:
             self.accumulate(r, "t")
         self.close()
+
+    def vector_loop(self):
+        """Groups of ``lanes`` elements: one vector load per buffer, the lanes' scalar code, one
+        vector store per output; then the last ``total % lanes`` elements one by one."""
+        p, I, vp = self.p, self.itype, self.vector
+        V = vp.lanes
+        loads = {
+            e: x.attr for e, x in enumerate(p.exprs) if x.op == "load" and e not in vp.broadcast
+        }
+        need = vp.needs
+        self.w(f"const {I} total = {self.count(range(p.rank))};")
+        self.w(f"const {I} nvec = total / {V};")
+        self.w(f"const {I} first = ({I})blockIdx.x * ({I})blockDim.x + ({I})threadIdx.x;")
+        self.w(f"const {I} step = ({I})gridDim.x * ({I})blockDim.x;")
+        self.open(f"for ({I} q = first; q < nvec; q += step)")
+        for b in sorted(set(loads.values())):
+            T = VECTOR[(p.buffers[b].dtype, V)]
+            self.w(f"const {T} l{b} = reinterpret_cast<const {T}*>(b{b})[q];")
+        for e in self.group_invariant(set(loads)):  # the same for every lane: computed once
+            self.value(e)
+        for si, s in enumerate(p.stores):
+            names = ", ".join(f"w{si}_{k}" for k in range(V))
+            self.w(f"{CTYPE[p.buffers[s.buffer].dtype]} {names};")
+        for k in range(V):
+            self.open(f"/* lane {k} */")
+            if need:
+                self.w(f"const {I} lin = q * {V} + {k};")
+            for e, b in loads.items():
+                c = f"l{b}.{'xyzw'[k]}"
+                self.scopes[-1][e] = f"({c} != 0)" if p.buffers[b].dtype == "bool" else c
+            self.lane_index(need)
+            for si, s in enumerate(p.stores):
+                self.w(f"w{si}_{k} = {self.value(s.value)};")
+            self.close()
+        for si, s in enumerate(p.stores):
+            dtype = p.buffers[s.buffer].dtype
+            T = VECTOR[(dtype, V)]
+            parts = [f"w{si}_{k}" for k in range(V)]
+            parts = [f"(unsigned char){w}" for w in parts] if dtype == "bool" else parts
+            self.w(f"reinterpret_cast<{T}*>(b{s.buffer})[q] = make_{T}({', '.join(parts)});")
+        self.close()
+        self.open(f"for ({I} lin = nvec * {V} + first; lin < total; lin += step)")
+        self.lane_index(need)
+        for s in p.stores:
+            self.store(s)
+        self.close()
+
+    def group_invariant(self, vector_loads) -> list:
+        """The exprs the stores read that are the same for every lane (broadcast loads and what
+        depends only on them and the slots), less those already computed once per thread."""
+        p, same = self.p, []
+        for e, x in enumerate(p.exprs):
+            lane = e in vector_loads or x.op in ("idx", "acc")
+            same.append(not lane and all(same[a] for a in x.args))
+        stack, seen = [s.value for s in p.stores], set()
+        while stack:
+            e = stack.pop()
+            if e not in seen and e not in vector_loads:
+                seen.add(e)
+                stack.extend(p.exprs[e].args)
+        return sorted(e for e in seen if same[e] and not self.invariant[e])
+
+    def lane_index(self, need):
+        """In the current scope, the linear-index exprs are ``lin``; split it if ``need``s."""
+        for e in self.vector.linear:
+            self.scopes[-1][e] = "lin"
+        if need == "split":
+            self.split("lin", range(self.p.rank))
 
     def team_loop(self):
         p, I = self.p, self.itype
@@ -838,6 +729,18 @@ class _Generator:
                 f'extern "C" __global__ void {name}_i32({decl}) {{ {name}_body((int)0, {args}); }}'
             )
             entries[name + "_i32"] = kinds
+        if self.vector:
+            self.w("template <typename I>")
+            self.w(f"__device__ __forceinline__ void {name}_vbody(I, {decl}) {{")
+            self.depth = 1
+            self.body(vector=True)
+            self.depth = 0
+            self.w("}")
+            narrow = self.vector.needs == "split" and self.i32  # a division per lane and axis
+            vec = name + ("_vec_i32" if narrow else "_vec")
+            I = "int" if narrow else "long long"
+            self.w(f'extern "C" __global__ void {vec}({decl}) {{ {name}_vbody(({I})0, {args}); }}')
+            entries[vec] = kinds
         if self.has_final:
             self.itype = "long long"
             self.acc = {}
@@ -848,6 +751,8 @@ class _Generator:
             self.w("}")
             entries[name + "_final"] = kinds
         code = "\n".join(body_lines) + "\n"
-        helpers = tuple(h for h in _HELPERS if h in self.helpers)
-        return CudaKernel(name, _source(helpers, [code]), entries, self.p, code, helpers, self.i32,
-                          len(self.totals), self.has_final)  # fmt: skip
+        helpers = tuple(h for h in HELPERS if h in self.helpers)
+        vp = self.vector
+        return CudaKernel(name, source(helpers, [code]), entries, self.p, code, helpers, self.i32,
+                          len(self.totals), self.has_final, vp.lanes if vp else 0,
+                          vp.buffers if vp else (), vec if vp else "")  # fmt: skip

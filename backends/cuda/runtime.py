@@ -7,7 +7,9 @@ GPU, g++ for the emulator) and keep the steps. Calling it runs the steps on devi
 All kernels of a graph are one translation unit: one NVRTC (or g++) compile per graph, cached.
 
 - a kernel step allocates its outputs (and a scratch buffer for totals) and performs the launches
-  ``codegen`` planned for its sizes: the run-time sizes go as ``long long`` arguments;
+  ``codegen`` planned for its sizes: the run-time sizes go as ``long long`` arguments; a pointwise
+  kernel with a vector entry (``float4`` loads) runs it when the arrays it reads and writes as
+  vectors are 16-byte aligned at this call (an offset view of a larger array may not be);
 - a library step: ``dot_general`` through ``xp.matmul`` (cuBLAS on CuPy) on transposed, reshaped
   views, ``cumsum``/``cumprod`` through ``xp.cumsum``/``xp.cumprod``; ``argsort``, ``scatter_add``
   and ``custom_call`` run the primitive's NumPy implementation on a host copy (correct, not fast).
@@ -160,8 +162,10 @@ class _KernelStep:
         self.program, self.device = program, device
         self.kernel = generated(program)
         self.module = None  # set by the Executable: one module holds all its kernels
-        self.launches = self.kernel.launches(program.slots, device.info)
-        self.scratch = max((x.scratch_bytes for x in self.launches), default=0)
+        self.launches = {  # by whether the vector buffers are aligned at the call
+            a: self.kernel.launches(program.slots, device.info, aligned=a) for a in (False, True)
+        }
+        self.scratch = max((x.scratch_bytes for x in self.launches[False]), default=0)
         self.slots = [np.int64(s) for s in program.slots]
         self.inputs = [where[id(n)] for n in program.inputs]
         self.outputs = [(n.shape, n.dtype) for n in program.outputs]
@@ -173,10 +177,20 @@ class _KernelStep:
         args = [*self.slots, *[values[i] for i in self.inputs], *outs]
         if self.kernel.has_final:
             args.append(dev.empty((max(self.scratch, codegen.HEADER),), np.uint8))
-        for x in self.launches:
+        first = len(self.slots)  # the buffers follow the slots
+        vector = [args[first + b] for b in self.kernel.vector_buffers]
+        aligned = all(address(a) % codegen.VECTOR_ALIGN == 0 for a in vector)
+        for x in self.launches[aligned]:
             self.module.launch(x.kernel, x.grid, x.block, x.shared_bytes, args)
         for i, o in zip(self.out_index, outs):
             values[i] = o
+
+
+def address(a) -> int:
+    """The address of a device array's first element: ``.data.ptr`` on CuPy, the array
+    interface's data pointer on NumPy (the emulator's arrays)."""
+    ptr = getattr(a.data, "ptr", None)  # a CuPy MemoryPointer (offset views included)
+    return int(ptr) if ptr is not None else a.__array_interface__["data"][0]
 
 
 def _dot(xp, lhs, rhs, contracting, batch):
