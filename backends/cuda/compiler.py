@@ -21,16 +21,16 @@ from __future__ import annotations
 import ctypes
 import glob
 import hashlib
-import json
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections import Counter
 from functools import cache
 
-FORMAT_VERSION = 1
+from .. import diskcache
+
+FORMAT_VERSION = 2  # 2: the shared entry format of backends/diskcache.py
 MAGIC = b"MLC-CUDA-CUBIN\n"
 SUFFIX = ".mlccubin"
 OPTIONS = ("-std=c++17", "--fmad=false")
@@ -158,15 +158,8 @@ def ptx(source: str, arch: int = 90) -> str:
 
 # -- cache ---------------------------------------------------------------------------------------
 def cache_dir():
-    """``$MLC_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlc`` or ``~/.cache/mlc``; None when disabled
-    (``MLC_CACHE_DIR=`` or ``MLC_DISABLE_CACHE=1``), as for the LLVM backend."""
-    if os.environ.get("MLC_DISABLE_CACHE", "") not in ("", "0"):
-        return None
-    d = os.environ.get("MLC_CACHE_DIR")
-    if d is not None:
-        return d or None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(base, "mlc")
+    """The on-disk cache folder, or None when disabled (``backends/diskcache.py``)."""
+    return diskcache.cache_dir()
 
 
 def entry_hash(source: str, arch: int) -> str:
@@ -181,52 +174,13 @@ def entry_hash(source: str, arch: int) -> str:
 
 
 def _encode(h: str, cubin: bytes, log: str) -> bytes:
-    header = {"format": FORMAT_VERSION, "key_hash": h, "log": log, "cubin_size": len(cubin),
-              "cubin_sha256": hashlib.sha256(cubin).hexdigest()}  # fmt: skip
-    rest = json.dumps(header, sort_keys=True).encode() + b"\n" + cubin
-    return MAGIC + hashlib.sha256(rest).digest() + rest
+    return diskcache.encode(MAGIC, FORMAT_VERSION, h, cubin, log=log)
 
 
 def _decode(data: bytes, h: str):
     """(cubin, log) if ``data`` is an intact entry for hash ``h``, else None."""
-    if not data.startswith(MAGIC):
-        return None
-    digest, rest = data[len(MAGIC) : len(MAGIC) + 32], data[len(MAGIC) + 32 :]
-    if hashlib.sha256(rest).digest() != digest:
-        return None
-    head, sep, cubin = rest.partition(b"\n")
-    try:
-        header = json.loads(head)
-    except ValueError:
-        return None
-    ok = (
-        sep
-        and isinstance(header, dict)
-        and header.get("format") == FORMAT_VERSION
-        and header.get("key_hash") == h
-        and header.get("cubin_size") == len(cubin)
-        and header.get("cubin_sha256") == hashlib.sha256(cubin).hexdigest()
-    )
-    return (cubin, str(header.get("log", ""))) if ok else None
-
-
-def _write(path: str, data: bytes) -> bool:
-    tmp = None
-    try:
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-        return True
-    except OSError:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        return False
+    got = diskcache.decode(MAGIC, FORMAT_VERSION, data, h)
+    return None if got is None else (got[1], str(got[0].get("log", "")))
 
 
 def entry_path(source: str, arch: int = 90):
@@ -243,21 +197,15 @@ def compile_with_log(source: str, arch: int = 90, disk: bool = True) -> tuple:
             STATS["memory_cache_hits"] += 1
             return got
         path = entry_path(source, arch) if disk else None
-        if path is not None:
-            try:
-                with open(path, "rb") as f:
-                    got = _decode(f.read(), h)
-                if got is None:
-                    STATS["disk_cache_rejected"] += 1
-                else:
-                    STATS["disk_cache_hits"] += 1
-            except OSError:
-                got = None
+        data = diskcache.read(path) if path is not None else None
+        if data is not None:
+            got = _decode(data, h)
+            STATS["disk_cache_rejected" if got is None else "disk_cache_hits"] += 1
         if got is None:
             got = _nvrtc_compile(source, arch)
             STATS["kernels_compiled"] += 1
             if path is not None:
-                _write(path, _encode(h, *got))
+                diskcache.write_atomic(path, _encode(h, *got))
         _MEMORY[h] = got
         return got
 

@@ -99,15 +99,12 @@ def _compiler_version() -> str:
 
 
 def cache_dir() -> str | None:
-    """The on-disk cache folder, or None when disabled (as for the LLVM backend:
-    ``MLC_CACHE_DIR=`` or ``MLC_DISABLE_CACHE=1``)."""
-    if os.environ.get("MLC_DISABLE_CACHE", "") not in ("", "0"):
-        return None
-    d = os.environ.get("MLC_CACHE_DIR")
-    if d is not None:
-        return os.path.join(d, "cuda-emu") if d else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(base, "mlc", "cuda-emu")
+    """``cuda-emu`` in the on-disk cache folder, or None when the cache is disabled
+    (``backends/diskcache.py``)."""
+    from mlc.backends.diskcache import cache_dir as root
+
+    d = root()
+    return None if d is None else os.path.join(d, "cuda-emu")
 
 
 # --- build ------------------------------------------------------------------------------------

@@ -26,11 +26,9 @@ cache keeps every module alive for the life of the process. The LLJIT itself is 
 import ctypes
 import glob
 import hashlib
-import json
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections import Counter
 from functools import cache
@@ -39,9 +37,10 @@ from typing import NamedTuple
 import llvmlite
 import llvmlite.binding as llvm
 
+from .. import diskcache
 from . import mathlib
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the shared entry format of backends/diskcache.py
 MAGIC = b"MLC-LLVM-OBJECT\n"  # file layout: MAGIC, sha256(rest) (32 bytes), rest
 SUFFIX = ".mlcobj"
 
@@ -242,15 +241,8 @@ class CompiledModule:
 
 
 def cache_dir():
-    """The on-disk cache folder, or None when disabled (``MLC_CACHE_DIR=`` or
-    ``MLC_DISABLE_CACHE=1``). Default ``$XDG_CACHE_HOME/mlc``, else ``~/.cache/mlc``."""
-    if os.environ.get("MLC_DISABLE_CACHE", "") not in ("", "0"):
-        return None
-    d = os.environ.get("MLC_CACHE_DIR")
-    if d is not None:
-        return d or None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(base, "mlc")
+    """The on-disk cache folder, or None when disabled (``backends/diskcache.py``)."""
+    return diskcache.cache_dir()
 
 
 def entry_hash(key: str, ir_text: str) -> str:
@@ -282,48 +274,22 @@ def entry_path(key: str, ir_text: str):
 
 
 def _encode_entry(h: str, key: str, obj: bytes, symbols: tuple) -> bytes:
-    header = {
-        "format": FORMAT_VERSION,
-        "key_hash": h,
-        "key": key[:200],  # for people reading the cache; key_hash is what is checked
-        "object_sha256": hashlib.sha256(obj).hexdigest(),
-        "object_size": len(obj),
-        "symbols": list(symbols),
-    }
-    rest = json.dumps(header, sort_keys=True).encode() + b"\n" + obj
-    return MAGIC + hashlib.sha256(rest).digest() + rest
+    # the key is for people reading the cache; key_hash is what is checked
+    return diskcache.encode(MAGIC, FORMAT_VERSION, h, obj, key=key[:200], symbols=list(symbols))
 
 
 def _decode_entry(data: bytes, h: str):
     """(object bytes, symbols) if `data` is an intact entry for hash `h`, else None."""
-    if not data.startswith(MAGIC):
+    got = diskcache.decode(MAGIC, FORMAT_VERSION, data, h)
+    if got is None or not isinstance(got[0].get("symbols"), list):
         return None
-    digest, rest = data[len(MAGIC) : len(MAGIC) + 32], data[len(MAGIC) + 32 :]
-    if hashlib.sha256(rest).digest() != digest:  # truncated or corrupted anywhere
-        return None
-    head, sep, obj = rest.partition(b"\n")
-    try:
-        header = json.loads(head)
-    except ValueError:
-        return None
-    ok = (
-        sep
-        and isinstance(header, dict)
-        and header.get("format") == FORMAT_VERSION
-        and header.get("key_hash") == h  # another key's file copied over this one
-        and header.get("object_size") == len(obj)
-        and header.get("object_sha256") == hashlib.sha256(obj).hexdigest()
-        and isinstance(header.get("symbols"), list)
-    )
-    return (obj, tuple(header["symbols"])) if ok else None
+    return got[1], tuple(got[0]["symbols"])
 
 
 def _read_entry(path: str, h: str):
     """The cached (object, symbols), or None on a miss; a bad entry counts as rejected."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:  # missing, unreadable: a plain miss
+    data = diskcache.read(path)
+    if data is None:
         return None
     entry = _decode_entry(data, h)
     if entry is None:
@@ -333,22 +299,7 @@ def _read_entry(path: str, h: str):
 
 def _write_entry(path: str, data: bytes) -> bool:
     """Write atomically (temp file in the same folder, then rename). False if it failed."""
-    tmp = None
-    try:
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-        return True
-    except OSError:  # read-only folder, disk full, ...: carry on without the cache
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        return False
+    return diskcache.write_atomic(path, data)
 
 
 def compile_module(ir_text: str, key: str, disk: bool = True) -> CompiledModule:
