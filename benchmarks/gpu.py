@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 from benchmarks import workloads as W  # noqa: E402
 from benchmarks.gpu_peers import SHARED, all_peers, cuda_version  # noqa: E402
 from benchmarks.peers import NotApplicable  # noqa: E402
+from benchmarks.report import fmt_time, markdown_table  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOADS = ("copy", "gelu", "softmax", "layernorm", "mlp")
@@ -395,16 +396,6 @@ def add_ratios(rows):
 # ---- reporting ---------------------------------------------------------------------------------
 
 
-def fmt_time(s):
-    if s is None:
-        return "-"
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} us"
-    if s < 1:
-        return f"{s * 1e3:.3f} ms"
-    return f"{s:.2f} s"
-
-
 def format_table(rows) -> str:
     head = ["workload", "peer", "time", "min", "vs torch.compile", "GB/s", "% of copy", "status"]
     head.append("note")
@@ -415,13 +406,7 @@ def format_table(rows) -> str:
         pct = f"{r.pct_copy:.0f}%" if r.pct_copy is not None else "-"
         line = [TITLES[r.workload], r.peer, fmt_time(r.seconds), fmt_time(r.best), ratio, gbps]
         body.append(line + [pct, r.status, r.note])
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    lines = [
-        "| " + " | ".join(str(x).ljust(w) for x, w in zip(line, widths)) + " |"
-        for line in [head, *body]
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
+    return markdown_table(head, body)
 
 
 # (workload, what, checks): ("copy", p) = mlc at >= p% of the copy bandwidth; ("faster", peer) =

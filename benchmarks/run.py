@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import workloads as W  # noqa: E402
 from benchmarks.peers import NotApplicable, all_peers  # noqa: E402
+from benchmarks.report import fmt_time, markdown_table  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMED = ("triad", "gelu", "softmax", "layernorm", "mlp", "overhead")
@@ -287,16 +288,6 @@ def add_jax_ratios(rows):
 # ---- reporting -------------------------------------------------------------------------------
 
 
-def fmt_time(s):
-    if s is None:
-        return "-"
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} us"
-    if s < 1:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s:.2f} s"
-
-
 def format_table(rows) -> str:
     head = ["workload", "peer", "time", "min", "vs jax.jit", "GB/s", "status", "note"]
     body = []
@@ -310,13 +301,7 @@ def format_table(rows) -> str:
         gbps = f"{r.gbps:.1f}" if r.gbps is not None else "-"
         best = fmt_time(r.best)
         body.append([TITLES[r.workload], r.peer, value, best, ratio, gbps, r.status, r.note])
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    lines = [
-        "| " + " | ".join(str(x).ljust(w) for x, w in zip(line, widths)) + " |"
-        for line in [head, *body]
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
+    return markdown_table(head, body)
 
 
 TARGETS = [  # (workload, what, limit on mlc's time / jax.jit's time)
