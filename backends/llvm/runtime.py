@@ -361,6 +361,7 @@ class _DrivenRun:
 
 def _drive_small_kernels(steps) -> list:
     """``steps`` with each run of one-chunk kernel steps replaced by a ``_DrivenRun``."""
+
     def small(st):
         return (
             isinstance(st, _KernelStep)
