@@ -452,6 +452,27 @@ class Executable:
         self.template = [None] * len(graph.inputs) + constants
         self.template += [None] * (len(where) - len(self.template))
         self.out_index = [where[id(o)] for o in graph.outputs]
+        self.schedule = self._plan_buffers(len(graph.inputs) + len(constants))
+
+    def _plan_buffers(self, first_intermediate: int) -> list:
+        """``[(step, positions)]``: after each step, the intermediates no later step reads are
+        dropped from the value list. Their memory is free again within the call: a large block
+        goes back to the buffer pool, where the next step's output of the same size picks it up,
+        and a small one to malloc. So a chain of kernels holds two of its intermediates at a
+        time, not all of them."""
+        last: dict[int, int] = {}  # position -> index of the last step that reads or writes it
+        for k, step in enumerate(self.steps):
+            inner = step.steps if isinstance(step, _DrivenRun) else [step]
+            for st in inner:
+                outs = st.out_index if isinstance(st, _KernelStep) else [st.out]
+                for i in (*st.inputs, *outs):
+                    last[i] = k
+        keep = set(self.out_index)
+        dead: list[list] = [[] for _ in self.steps]
+        for i, k in last.items():
+            if i >= first_intermediate and i not in keep:
+                dead[k].append(i)
+        return [(step, tuple(d)) for step, d in zip(self.steps, dead)]
 
     def llvm_ir(self) -> str:
         return "\n".join(s.code.ir for s in self.kernel_steps())
@@ -471,6 +492,8 @@ class Executable:
             if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
                 a = np.require(np.asarray(a, dtype=dtype), requirements="C")
             values[i] = a
-        for step in self.steps:
+        for step, dead in self.schedule:
             step(values)
+            for i in dead:
+                values[i] = None
         return [values[i] for i in self.out_index]
