@@ -30,6 +30,7 @@ from typing import Protocol
 
 import numpy as np
 from mlc.backends.kernel import Program, describe
+from mlc.backends.schedule import release_plan
 from mlc.ir.graph import Graph
 from mlc.ir.interpreter import evaluate_node
 from mlc.ir.passes.fusion import fuse
@@ -272,6 +273,13 @@ class Executable:
         self.template = [None] * len(graph.inputs) + constants
         self.template += [None] * (len(where) - len(self.template))
         self.out_index = [where[id(o)] for o in graph.outputs]
+        accesses = [
+            (s.inputs, s.out_index if isinstance(s, _KernelStep) else [s.out]) for s in self.steps
+        ]
+        first = len(graph.inputs) + len(constants)
+        # intermediates are dropped after their last reader: CuPy's pool reuses their memory
+        dead = release_plan(accesses, set(self.out_index), first)
+        self.schedule = list(zip(self.steps, dead))
 
     def cuda_source(self) -> str:
         """The CUDA C of every kernel, one translation unit (what NVRTC compiles)."""
@@ -286,7 +294,9 @@ class Executable:
                 values[i] = dev.xp.ascontiguousarray(a.astype(dtype, copy=False))
             else:
                 values[i] = dev.asarray(np.asarray(a, dtype=dtype))
-        for step in self.steps:
+        for step, dead in self.schedule:
             step(values)
+            for i in dead:
+                values[i] = None
         outs = [values[i] for i in self.out_index]
         return outs if on_device else [dev.to_host(o) for o in outs]

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from mlc.backends.kernel import Program, describe
+from mlc.backends.schedule import release_plan
 from mlc.ir.graph import Graph
 from mlc.ir.interpreter import evaluate_node
 from mlc.ir.passes.fusion import fuse
@@ -456,23 +457,21 @@ class Executable:
 
     def _plan_buffers(self, first_intermediate: int) -> list:
         """``[(step, positions)]``: after each step, the intermediates no later step reads are
-        dropped from the value list. Their memory is free again within the call: a large block
-        goes back to the buffer pool, where the next step's output of the same size picks it up,
-        and a small one to malloc. So a chain of kernels holds two of its intermediates at a
-        time, not all of them."""
-        last: dict[int, int] = {}  # position -> index of the last step that reads or writes it
-        for k, step in enumerate(self.steps):
+        dropped from the value list (``backends/schedule.py``). A large block goes back to the
+        buffer pool, where the next output of the same size picks it up, and a small one to
+        malloc: a chain of kernels holds two of its intermediates at a time, not all of them."""
+        accesses = []
+        for step in self.steps:
             inner = step.steps if isinstance(step, _DrivenRun) else [step]
-            for st in inner:
-                outs = st.out_index if isinstance(st, _KernelStep) else [st.out]
-                for i in (*st.inputs, *outs):
-                    last[i] = k
-        keep = set(self.out_index)
-        dead: list[list] = [[] for _ in self.steps]
-        for i, k in last.items():
-            if i >= first_intermediate and i not in keep:
-                dead[k].append(i)
-        return [(step, tuple(d)) for step, d in zip(self.steps, dead)]
+            reads = [i for st in inner for i in st.inputs]
+            writes = [
+                i
+                for st in inner
+                for i in (st.out_index if isinstance(st, _KernelStep) else [st.out])
+            ]
+            accesses.append((reads, writes))
+        dead = release_plan(accesses, set(self.out_index), first_intermediate)
+        return list(zip(self.steps, dead))
 
     def llvm_ir(self) -> str:
         return "\n".join(s.code.ir for s in self.kernel_steps())
