@@ -11,7 +11,9 @@ from the outputs. Printing orders nodes topologically (see ``printer.py``).
 
 from __future__ import annotations
 
+import threading
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -126,6 +128,25 @@ _NODES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 # Set by the tracer: a callable returning the user's SourceLoc for a node being made (or None).
 location_hook: Callable[[], SourceLoc | None] = lambda: None  # noqa: E731
+_OVERRIDE = threading.local()  # per thread: a hook that replaces location_hook for a while
+
+
+@contextmanager
+def location_override(fn: Callable[[], SourceLoc | None]):
+    """Nodes this thread builds inside the block get ``fn()`` as their location (passes give
+    rewritten nodes the location of the node they replace; the parser gives none). Per thread:
+    two threads tracing or rewriting at once never see each other's hook."""
+    saved = getattr(_OVERRIDE, "fn", None)
+    _OVERRIDE.fn = fn
+    try:
+        yield
+    finally:
+        _OVERRIDE.fn = saved
+
+
+def _location():
+    fn = getattr(_OVERRIDE, "fn", None)
+    return (fn or location_hook)()
 
 
 class Node:
@@ -160,7 +181,7 @@ class Node:
         object.__setattr__(n, "attrs", frozen)
         object.__setattr__(n, "type", typ)
         if loc is None and prim.name != "param":  # params are shared by every graph: no line
-            loc = location_hook()
+            loc = _location()
         object.__setattr__(n, "loc", loc)
         if key is not None:
             _NODES[key] = n

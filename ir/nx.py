@@ -66,16 +66,13 @@ def from_networkx(dg: nx.DiGraph) -> Graph:
     import networkx as nx
 
     built: dict = {}
-    saved, ir_graph.location_hook = ir_graph.location_hook, lambda: None
-    try:
+    with ir_graph.location_override(lambda: None):
         for i, name in enumerate(dg.graph["inputs"]):
             d = dg.nodes[name]
             built[name] = PRIMITIVES["param"](index=i, shape=d["shape"], dtype=d["dtype"])
         for name in nx.topological_sort(dg):
             if name not in built:
                 built[name] = _rebuild(dg, name, built)
-    finally:
-        ir_graph.location_hook = saved
     outputs = [built[name] for name in dg.graph["outputs"]]
     return Graph(
         [built[name] for name in dg.graph["inputs"]], outputs, dg.graph.get("name", "main")

@@ -216,15 +216,9 @@ def _constant_value(value, typ: TensorType) -> Literal:
     return Literal(a)
 
 
-class _NoLocations:
+def _NoLocations():
     """Parsing must not stamp the caller's line on nodes: switch the tracer's hook off."""
-
-    def __enter__(self):
-        self.saved = ir_graph.location_hook
-        ir_graph.location_hook = lambda: None
-
-    def __exit__(self, *exc):
-        ir_graph.location_hook = self.saved
+    return ir_graph.location_override(lambda: None)
 
 
 def parse(text: str, file: str = "<input>") -> Graph:

@@ -2,9 +2,11 @@
 
     mlc graph FILE.py:FUNC --arg 'f32[64,784]' ... [--static name=value]
               [--transform grad|vmap] [--stage traced|optimized|fused|kernels]
+              [--format text|dot|svg|png|html] [-o OUT]
     mlc explain FILE.py:FUNC --arg ... [--json]
     mlc opt IN.mlc --passes cse,simplify [-o OUT] [--print-after-all] [--verify-each]
     mlc passes
+    mlc bisect FILE.py:FUNC --arg ... [--passes ...] [--backend cpu|numpy] [--json]
 
 Errors name the problem and exit with status 2, without a Python traceback.
 """
@@ -86,6 +88,10 @@ def _lower(a):
     """Trace ``FILE.py:FUNC`` on the ``--arg`` types, after ``--transform``, for the CPU backend."""
     import mlc
 
+    if getattr(a, "plugin", None):  # files or modules that register passes
+        from mlc.plugins import load_plugins
+
+        load_plugins(a.plugin)
     fn = load_function(a.target)
     args = [parse_arg_type(t) for t in a.arg or ()]
     static = _static(a.static)
@@ -95,16 +101,59 @@ def _lower(a):
     elif transform == "vmap":
         fn = mlc.vmap(fn)
     jitted = mlc.jit(fn, static_argnames=tuple(static), backend="cpu")
-    return jitted.lower(*args, **static)
+    lowered = jitted.lower(*args, **static)
+    passes = getattr(a, "passes", None)
+    if passes:  # the named passes instead of the default pipeline, for the later stages
+        from mlc.api import Lowered
+        from mlc.ir.passes import run_passes
+
+        optimized = run_passes(lowered.graph, passes)
+        lowered = Lowered(
+            lowered.graph, optimized, lowered.in_tree, lowered.out_tree, lowered.backend
+        )
+    return lowered
+
+
+FORMATS = ("text", "dot", "svg", "png", "html")
+_SUFFIX = {".mlc": "text", ".txt": "text", ".dot": "dot", ".gv": "dot", ".svg": "svg"}
+_SUFFIX.update({".png": "png", ".html": "html", ".htm": "html"})
 
 
 def cmd_graph(a) -> str:
+    fmt = a.format or _SUFFIX.get(os.path.splitext(a.output or "")[1].lower(), "text")
     lowered = _lower(a)
-    if a.stage == "traced":
+    if fmt == "text":
+        return _graph_text(lowered, a.stage)
+    from mlc import viz
+
+    if fmt == "html":
+        return viz.html_page(lowered, initial=a.stage, passes=getattr(a, "passes", None))
+    drawing = viz.stage_drawing(lowered, a.stage)
+    if fmt == "dot":
+        return drawing.dot
+    try:
+        data = viz.render(drawing.dot, fmt)
+    except viz.GraphvizError as e:
+        raise CLIError(str(e)) from None
+    if fmt == "svg":
+        return data.decode("utf-8")
+    # PNG is binary: write it here and leave main() nothing to write.
+    if a.output:
+        with open(a.output, "wb") as f:
+            f.write(data)
+        a.output = None
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+    return ""
+
+
+def _graph_text(lowered, stage: str) -> str:
+    if stage == "traced":
         return str(lowered.graph)
-    if a.stage == "optimized":
+    if stage == "optimized":
         return str(lowered.optimized)
-    if a.stage == "fused":
+    if stage == "fused":
         return str(lowered.plan)
     out = []  # kernels: each kernel's loop program
     from mlc.backends.kernel import describe
@@ -161,12 +210,13 @@ def cmd_passes(a) -> str:
 
 def build_parser():
     import mlc
+    from mlc import bisect, plugins
 
     p = argparse.ArgumentParser(prog="mlc", description="mlc: a trace-and-fuse tensor compiler")
     p.add_argument("--version", action="version", version=f"mlc {mlc.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    g = sub.add_parser("graph", help="trace a function and print its graph")
+    g = sub.add_parser("graph", help="trace a function and print or draw its graph")
     g.add_argument("target", metavar="FILE.py:FUNC")
     g.add_argument("--arg", action="append", help="an argument type, e.g. 'f32[64,784]'")
     g.add_argument("--static", action="append", help="a static argument, name=value")
@@ -174,6 +224,17 @@ def build_parser():
         "--stage", choices=("traced", "optimized", "fused", "kernels"), default="optimized"
     )
     g.add_argument("--transform", choices=TRANSFORMS, default="none")
+    g.add_argument(
+        "--passes",
+        help="comma-separated passes to run instead of the default pipeline (see `mlc passes`)",
+    )
+    plugins.add_argument(g)
+    g.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="text (IR, the default), dot (Graphviz source), svg/png (drawn by Graphviz's dot), "
+        "html (one offline page with every stage); default: from -o's suffix, else text",
+    )
     g.add_argument("-o", "--output", help="write here instead of standard output")
     g.set_defaults(run=cmd_graph)
 
@@ -184,6 +245,7 @@ def build_parser():
     e.add_argument("--transform", choices=TRANSFORMS, default="none")
     e.add_argument("--json", action="store_true", help="the report as JSON")
     e.add_argument("-o", "--output", help="write here instead of standard output")
+    plugins.add_argument(e)
     e.set_defaults(run=cmd_explain)
 
     o = sub.add_parser("opt", help="run passes over textual IR")
@@ -192,16 +254,22 @@ def build_parser():
     o.add_argument("--print-after-all", action="store_true")
     o.add_argument("--verify-each", action="store_true")
     o.add_argument("-o", "--output")
+    plugins.add_argument(o)
     o.set_defaults(run=cmd_opt)
 
     ls = sub.add_parser("passes", help="list the registered passes")
+    plugins.add_argument(ls)
     ls.set_defaults(run=cmd_passes, output=None)
+    bisect.add_parser(sub)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from mlc.plugins import load_plugins
+
+        load_plugins(getattr(args, "plugin", None))
         text = args.run(args)
     except CLIError as e:
         print(f"mlc {args.command}: error: {e}", file=sys.stderr)
@@ -214,8 +282,12 @@ def main(argv=None) -> int:
             f.write(text)
     else:
         sys.stdout.write(text)
-    return 0
+    return getattr(args, "exit_status", 0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the importable module's main, not this __main__ copy: commands that import mlc.cli
+    # (mlc bisect) then raise the same CLIError class that main catches
+    from mlc.cli import main as _main
+
+    sys.exit(_main())

@@ -86,3 +86,36 @@ def test_numpy_scalars_and_weak_scalars_follow_nep50():
         expected = f(np, x)
         assert mlc.jit(lambda v, f=f: f(np, v))(x).dtype == expected.dtype
         assert np.asarray(f(mnp, x)).dtype == expected.dtype
+
+
+def test_location_overrides_are_per_thread():
+    """Two threads rewriting at once: each node gets its own thread's location, and the hook
+    is back to the tracer's afterwards (a shared global would be left set to one of them)."""
+    import threading
+
+    from mlc.ir import graph as G
+    from mlc.ir import primitives as P
+    from mlc.ir.passes.rewrite import located
+
+    barrier = threading.Barrier(2)
+    got = {}
+
+    def work(name):
+        loc = G.SourceLoc(f"{name}.py", 1)
+        size = {"a": 5, "b": 6}[name]  # different nodes: hash-consing would share equal ones
+        x = P.param(index=0, shape=(size,), dtype="float32")
+        with located(loc):
+            barrier.wait()  # both inside their block
+            n = P.neg(P.exp(P.sin(x)))
+            barrier.wait()
+        got[name] = n.loc
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {"a": G.SourceLoc("a.py", 1), "b": G.SourceLoc("b.py", 1)}
+    assert G._location() == G.location_hook()  # no override left behind
+    x = P.param(index=0, shape=(3,), dtype="float32")
+    assert P.cos(x).loc is not None and P.cos(x).loc.file.endswith("test_tracing.py")

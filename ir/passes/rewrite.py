@@ -42,12 +42,8 @@ MAX_STEPS = 32  # rule applications at one node within one sweep
 @contextmanager
 def located(loc):
     """Nodes built inside this block get source location ``loc`` (unless given one)."""
-    saved = ir_graph.location_hook
-    ir_graph.location_hook = lambda: loc
-    try:
+    with ir_graph.location_override(lambda: loc):
         yield
-    finally:
-        ir_graph.location_hook = saved
 
 
 def with_inputs(n: Node, inputs) -> Node:
@@ -74,16 +70,12 @@ def map_nodes(outputs, fn: Callable[[Node, list], Any], env: dict | None = None)
     env = {} if env is None else env
     order = toposort(outputs)  # keeps the old nodes alive, so ids stay unique
     current = [None]  # the location new nodes get: that of the node being mapped
-    saved = ir_graph.location_hook
-    ir_graph.location_hook = lambda: current[0]
-    try:
+    with ir_graph.location_override(lambda: current[0]):
         for n in order:
             if id(n) in env:
                 continue
             current[0] = n.loc
             env[id(n)] = fn(n, [env[id(i)] for i in n.inputs])
-    finally:
-        ir_graph.location_hook = saved
     return [env[id(o)] for o in outputs]
 
 
