@@ -161,7 +161,13 @@ class Node:
     loc: SourceLoc | None
 
     @staticmethod
-    def make(prim: Primitive, inputs, attrs: dict, loc: SourceLoc | None = None) -> Node:
+    def make(
+        prim: Primitive, inputs, attrs: dict, loc: SourceLoc | None = None, exact_loc=False
+    ) -> Node:
+        """The node ``prim(*inputs, **attrs)``: a live equal node if there is one (hash-consing:
+        its location is the first maker's), else a new one located at ``loc`` or, when that is
+        None, wherever the location hook says. ``exact_loc`` (the parser): the node must carry
+        exactly ``loc`` (None included); a live equal node located elsewhere is not reused."""
         inputs = tuple(inputs)
         for x in inputs:
             if not isinstance(x, Node):
@@ -172,7 +178,7 @@ class Node:
             hit = _NODES.get(key)
         except TypeError:  # an unhashable attribute: never shared
             hit, key = None, None
-        if hit is not None:
+        if hit is not None and (not exact_loc or hit.loc == loc):
             return hit
         typ = prim.infer(*(x.type for x in inputs), **dict(frozen))
         n = object.__new__(Node)
@@ -180,10 +186,10 @@ class Node:
         object.__setattr__(n, "inputs", inputs)
         object.__setattr__(n, "attrs", frozen)
         object.__setattr__(n, "type", typ)
-        if loc is None and prim.name != "param":  # params are shared by every graph: no line
+        if loc is None and prim.name != "param" and not exact_loc:  # params: shared, no line
             loc = _location()
         object.__setattr__(n, "loc", loc)
-        if key is not None:
+        if key is not None and hit is None:  # never displace the live node
             _NODES[key] = n
         return n
 

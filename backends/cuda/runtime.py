@@ -24,6 +24,7 @@ if any input is already a device array, results stay on the device.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from typing import Protocol
@@ -154,7 +155,9 @@ def generated(program: Program) -> codegen.CudaKernel:
     got = _KERNELS.get(key)
     if got is None:
         name = "mlc_" + hashlib.sha256(key.encode()).hexdigest()[:20]
-        got = _KERNELS[key] = codegen.generate(program, name)
+        # the process-wide cache keeps no graph nodes alive (they would stay hash-consed forever)
+        bare = dataclasses.replace(program, inputs=[], outputs=[])
+        got = _KERNELS[key] = codegen.generate(bare, name)
     return got
 
 
