@@ -161,24 +161,24 @@ class Node:
     loc: SourceLoc | None
 
     @staticmethod
-    def make(
-        prim: Primitive, inputs, attrs: dict, loc: SourceLoc | None = None, exact_loc=False
-    ) -> Node:
-        """The node ``prim(*inputs, **attrs)``: a live equal node if there is one (hash-consing:
-        its location is the first maker's), else a new one located at ``loc`` or, when that is
-        None, wherever the location hook says. ``exact_loc`` (the parser): the node must carry
-        exactly ``loc`` (None included); a live equal node located elsewhere is not reused."""
+    def make(prim: Primitive, inputs, attrs: dict, loc: SourceLoc | None = None) -> Node:
+        """The node ``prim(*inputs, **attrs)`` made at ``loc`` (None: wherever the location hook
+        says). Hash-consed on the structure *and* the location: the same expression made on the
+        same line is one node, so a node always names the line that made it (the same
+        expression on two lines is two nodes until ``cse`` merges them)."""
         inputs = tuple(inputs)
         for x in inputs:
             if not isinstance(x, Node):
                 raise TypeError(f"{prim.name}: inputs must be nodes, got {type(x).__name__}")
+        if loc is None and prim.name != "param":  # params are shared by every graph: no line
+            loc = _location()
         frozen = tuple(sorted((k, _freeze(v)) for k, v in attrs.items()))
-        key = (prim.name, inputs, frozen)
+        key = (prim.name, inputs, frozen, loc)
         try:
             hit = _NODES.get(key)
         except TypeError:  # an unhashable attribute: never shared
             hit, key = None, None
-        if hit is not None and (not exact_loc or hit.loc == loc):
+        if hit is not None:
             return hit
         typ = prim.infer(*(x.type for x in inputs), **dict(frozen))
         n = object.__new__(Node)
@@ -186,10 +186,8 @@ class Node:
         object.__setattr__(n, "inputs", inputs)
         object.__setattr__(n, "attrs", frozen)
         object.__setattr__(n, "type", typ)
-        if loc is None and prim.name != "param" and not exact_loc:  # params: shared, no line
-            loc = _location()
         object.__setattr__(n, "loc", loc)
-        if key is not None and hit is None:  # never displace the live node
+        if key is not None:
             _NODES[key] = n
         return n
 

@@ -344,7 +344,7 @@ def _parse_node(ln: _Line, env):
         loc = SourceLoc(m.group(1), int(m.group(2)))
     ln.end()
     try:
-        n = Node.make(prim, inputs, attrs, loc, exact_loc=True)
+        n = Node.make(prim, inputs, attrs, loc)
     except (TypeError, ValueError) as e:
         raise ln.error(f"{op}: {e}", op_pos) from None
     if n.type != declared:

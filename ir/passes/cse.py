@@ -1,8 +1,9 @@
 """Common-subexpression elimination.
 
-Building a node structurally equal to a live one returns that node (hash-consing), so most
-common subexpressions are one object from the start. This pass catches what the hash-consing
-table cannot, by rebuilding the graph through a stricter key:
+Building a node structurally equal to a live one made at the same source line returns that node
+(hash-consing), so most common subexpressions are one object from the start. This pass catches
+what the hash-consing table cannot: the same expression made on two lines (the table keys on the
+location too; the merged node keeps the first one's), and, through a stricter key:
 
 - attributes that never compare equal to themselves: a float ``nan`` attribute (``nan != nan``),
   or an attribute value that is not hashable at all.
