@@ -711,3 +711,18 @@ def test_expand_pow_is_opt_in_and_within_two_ulp():
     (got,) = evaluate(out, x)
     ulp = np.spacing(np.abs(ref).astype(np.float32))
     assert np.all(np.abs(got - ref) <= 2 * ulp + 4 * np.spacing(np.float32(1)) * np.abs(x) ** 3)
+
+
+def test_each_node_names_its_own_line_and_cse_merges_across_lines():
+    import numpy as np
+
+    def f(x):
+        a = np.sin(x)
+        b = np.sin(x)  # the same expression, on another line
+        return a + b
+
+    traced = mlc.trace(f, np.ones(3, np.float32))
+    sins = [n for n in traced.nodes() if n.op == "sin"]
+    assert len(sins) == 2 and sins[0].loc.line != sins[1].loc.line
+    merged = [n for n in run_passes(traced, ["cse"]).nodes() if n.op == "sin"]
+    assert len(merged) == 1 and merged[0].loc.line == min(n.loc.line for n in sins)
