@@ -452,6 +452,19 @@ class _Lowering:
         return self.p
 
 
+RECORD = 16  # bytes per total reduction in a partials block: the value at 0, a position at 8
+
+
+def total_reductions(program: Program) -> list:
+    """Indices (into ``program.reductions``) of the total reductions, in record order."""
+    return [i for i, r in enumerate(program.reductions) if r.level == "total"]
+
+
+def partials_size(program: Program) -> int:
+    """Bytes of one partials block: ``RECORD`` per total reduction."""
+    return RECORD * len(total_reductions(program))
+
+
 def describe(kernel: Kernel) -> Program:
     """The loop program of one fused kernel (not a library call)."""
     if kernel.kind == "library":

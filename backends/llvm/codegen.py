@@ -50,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llvmlite import ir
+from mlc.backends.kernel import RECORD, partials_size, total_reductions  # noqa: F401
 
 from . import mathlib
 
@@ -61,7 +62,6 @@ VOID = ir.VoidType()
 REG = {"bool": I1, "int32": I32, "int64": I64, "float32": F32, "float64": F64, "i64": I64}
 MEM = {**REG, "bool": I8}
 SIZE = {"bool": 1, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
-RECORD = 16  # bytes per total reduction in a partials block
 STRIP = 64  # lanes per strip of the last axis when a reduction keeps it (column reductions)
 
 _FLOATS = ("float32", "float64")
@@ -84,16 +84,6 @@ def _c(ty, v):
 
 def _is_float(dtype) -> bool:
     return dtype in _FLOATS
-
-
-def partials_size(program) -> int:
-    """Bytes of one partials block: ``RECORD`` per total reduction."""
-    return RECORD * len(total_reductions(program))
-
-
-def total_reductions(program) -> list:
-    """Indices (into ``program.reductions``) of the total reductions, in record order."""
-    return [i for i, r in enumerate(program.reductions) if r.level == "total"]
 
 
 def emit_program(module: ir.Module, program, name: str | None = None):

@@ -24,6 +24,7 @@ cache keeps every module alive for the life of the process. The LLJIT itself is 
 """
 
 import ctypes
+import ctypes.util
 import glob
 import hashlib
 import os
@@ -38,7 +39,6 @@ import llvmlite
 import llvmlite.binding as llvm
 
 from .. import diskcache
-from . import mathlib
 
 FORMAT_VERSION = 2  # 2: the shared entry format of backends/diskcache.py
 MAGIC = b"MLC-LLVM-OBJECT\n"  # file layout: MAGIC, sha256(rest) (32 bytes), rest
@@ -173,7 +173,7 @@ def _jit():
     """The process-wide LLJIT. Never disposed (`_owned`), so resource trackers of modules that
     outlive it at interpreter exit never touch a freed JIT."""
     _init_llvm()
-    mathlib.load_runtime()  # libmvec's vector functions, before any object is linked
+    load_runtime()  # libmvec's vector functions, before any object is linked
     load_blas()
     jit = llvm.create_lljit_compiler(target_machine())
     jit._owned = True
@@ -192,7 +192,7 @@ class CompiledModule:
         global _LIBRARY_COUNT
         self.key = key
         self.entry_hash = entry_hash
-        self.ir_text = ir_text
+        self._ir = ir_text  # the text, or a function that makes it (generated when asked for)
         self.object = obj
         self.symbols = symbols
         self.from_disk = from_disk
@@ -223,6 +223,13 @@ class CompiledModule:
         fn = ctypes.CFUNCTYPE(restype, *argtypes)(self.address(name))
         fn._mlc_module = self
         return fn
+
+    @property
+    def ir_text(self) -> str:
+        """The module's IR text (generated now if it was loaded by generator version)."""
+        if callable(self._ir):
+            self._ir = self._ir()
+        return self._ir
 
     @property
     def optimized_ir(self) -> str:
@@ -302,16 +309,21 @@ def _write_entry(path: str, data: bytes) -> bool:
     return diskcache.write_atomic(path, data)
 
 
-def compile_module(ir_text: str, key: str, disk: bool = True) -> CompiledModule:
+def compile_module(ir_text, key: str, disk: bool = True, generator: str | None = None):
     """Compile (or load from a cache) the IR module `ir_text`; `key` names it in the cache.
 
     In-memory cache first (the same CompiledModule again), then the disk cache (verified: a
     corrupt, truncated or foreign entry is recompiled and overwritten), then LLVM. Raises
     CompileError, never crashes, on IR that does not parse or verify. ``disk=False`` skips
     the disk cache for this call.
+
+    ``generator``: ``ir_text`` is a function that makes the IR, and ``generator`` names the
+    code that makes it (a hash of its source). The entry is then keyed on the key and the
+    generator instead of the IR text, so a warm start loads the object without generating (or
+    importing the code generator for) the IR.
     """
     with _LOCK:
-        h = entry_hash(key, ir_text)
+        h = entry_hash(key, "generator:" + generator if generator else ir_text)
         cm = _MEMORY.get(h)
         if cm is not None:
             STATS["memory_cache_hits"] += 1
@@ -327,6 +339,8 @@ def compile_module(ir_text: str, key: str, disk: bool = True) -> CompiledModule:
             except CompileError:  # intact but unloadable (e.g. a runtime library went away)
                 STATS["disk_cache_rejected"] += 1
         if cm is None:
+            if callable(ir_text):
+                ir_text = ir_text()
             obj, symbols, optimized = _compile(ir_text)
             STATS["kernels_compiled"] += 1
             if path is not None:
@@ -340,6 +354,33 @@ def clear_memory_cache():
     """Forget the in-memory cache (for tests). Modules still referenced elsewhere stay loaded."""
     with _LOCK:
         _MEMORY.clear()
+
+
+# --- runtime libraries ------------------------------------------------------------------------
+
+
+@cache
+def libmvec_path():
+    """Path of glibc's libmvec on an x86-64 host with AVX2, or None (then: scalar libm calls)."""
+    if os.uname().machine not in ("x86_64", "AMD64"):
+        return None
+    features = llvm.get_host_cpu_features()
+    if not features.get("avx2", False):
+        return None
+    for path in ("/lib/x86_64-linux-gnu/libmvec.so.1", ctypes.util.find_library("mvec")):
+        if path and (os.path.exists(path) or "/" not in path):
+            return path
+    return None
+
+
+@cache
+def load_runtime():
+    """Make libmvec's symbols visible to the JIT (idempotent). Returns whether it is loaded."""
+    path = libmvec_path()
+    if path is None:
+        return False
+    llvm.load_library_permanently(path)
+    return True
 
 
 # --- BLAS -------------------------------------------------------------------------------------

@@ -23,13 +23,12 @@ in NumPy). Three methods, recorded in `METHOD` and docs/llvm-math.md:
 ('mlc.exp.f32', 'float (float)', True)
 """
 
-import ctypes.util
 import math
-import os
 from functools import cache
 
-import llvmlite.binding as llvm
 from llvmlite import ir
+
+from .compiler import libmvec_path, load_runtime  # noqa: F401  (re-exported)
 
 _UNARY_LIBMVEC = "sin cos tan exp2 erf sinh cosh asinh acosh atanh asin acos atan cbrt".split()
 _BINARY_LIBMVEC = ("pow", "atan2", "hypot")
@@ -671,30 +670,6 @@ def method(name, dtype):
 
 # ---------------------------------------------------------------------------------------------
 # libmvec: glibc's vector math, reached through the vector-function-abi-variant attribute.
-
-
-@cache
-def libmvec_path():
-    """Path of glibc's libmvec on an x86-64 host with AVX2, or None (then: scalar libm calls)."""
-    if os.uname().machine not in ("x86_64", "AMD64"):
-        return None
-    features = llvm.get_host_cpu_features()
-    if not features.get("avx2", False):
-        return None
-    for path in ("/lib/x86_64-linux-gnu/libmvec.so.1", ctypes.util.find_library("mvec")):
-        if path and (os.path.exists(path) or "/" not in path):
-            return path
-    return None
-
-
-@cache
-def load_runtime():
-    """Make libmvec's symbols visible to the JIT (idempotent). Returns whether it is loaded."""
-    path = libmvec_path()
-    if path is None:
-        return False
-    llvm.load_library_permanently(path)
-    return True
 
 
 def _libm_decl(module, name, nargs):

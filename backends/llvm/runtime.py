@@ -18,6 +18,7 @@ compiled kernel) and keeps the steps. Calling it runs the steps on NumPy arrays:
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import mmap
 import os
@@ -26,13 +27,13 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from mlc.backends.kernel import Program, describe
+from mlc.backends.kernel import Program, describe, partials_size
 from mlc.backends.schedule import release_plan
 from mlc.ir.graph import Graph
 from mlc.ir.interpreter import evaluate_node
 from mlc.ir.passes.fusion import fuse
 
-from . import codegen, compiler
+from . import compiler
 
 # elements: below this a kernel runs on one thread. Splitting a mid-size kernel gains little
 # (the MLP step's 400K-element weight update: 238 us on one thread, 198 us on two), and right
@@ -73,13 +74,38 @@ class CompiledKernel:
     def __init__(self, program: Program):
         key = program.key()
         self.name = "mlc_" + hashlib.sha256(key.encode()).hexdigest()[:20]
-        module = codegen.module_for({self.name: program})
-        self.ir = str(module)
-        self.module = compiler.compile_module(self.ir, key)
+        name = self.name
+
+        def ir():  # only on a cache miss, or when someone reads the IR
+            from . import codegen
+
+            return str(codegen.module_for({name: program}))
+
+        self.module = compiler.compile_module(ir, key, generator=_generator_version())
         self.run_address = self.module.address(self.name)
         self.final_address = self.module.address(self.name + "_final")
         self.run = _KERNEL(self.run_address)
         self.final = _FINAL(self.final_address)
+
+    @property
+    def ir(self) -> str:
+        return self.module.ir_text
+
+
+@functools.cache
+def _generator_version() -> str:
+    """A hash of the code that turns a kernel program into IR: with the program's key, it names
+    the compiled object in the caches (a changed code generator never loads a stale object)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for path in (
+        os.path.join(os.path.dirname(here), "kernel.py"),
+        os.path.join(here, "codegen.py"),
+        os.path.join(here, "mathlib.py"),
+    ):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
 
 
 _KERNELS: dict[str, CompiledKernel] = {}
@@ -286,7 +312,7 @@ class _KernelStep:
         ]
         self.out_index = [where.setdefault(id(n), len(where)) for n in program.outputs]
         self.ptr_type = ctypes.c_void_p * max(len(self.inputs) + len(self.outputs), 1)
-        partial_bytes = codegen.partials_size(program)
+        partial_bytes = partials_size(program)
         self.totals = partial_bytes > 0
         self.partial_bytes = max(partial_bytes, 1)
         self.has_final = any(st.level == "total" for st in program.stores)
