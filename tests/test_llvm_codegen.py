@@ -636,3 +636,23 @@ def test_row_kernels_at_every_strip_remainder(n, dtype):
     check(softmax, x, chunks=(1, 2), kernels=1)
     check(layernorm, x, g, b, chunks=(1, 3), kernels=1)
     check(lambda x: mnp.log(mnp.exp(x - x.max(-1, keepdims=True)).sum(-1)), x, chunks=(1, 2))
+
+
+@pytest.mark.parametrize("n", [1, 16, 17, 131])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streaming_final_pass(monkeypatch, n, dtype):
+    """Large outputs of a row kernel are written with non-temporal stores (behind a run-time
+    size test, fenced before the kernel returns); the values are the same."""
+    monkeypatch.setattr(codegen, "STREAM_MIN_BYTES", 0)  # stream at every size
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((6, n)) * 3).astype(dtype)
+    x[2, 0] = np.nan
+    g, b = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    programs = check(layernorm, x, g, b, chunks=(1, 3), kernels=1)
+    text = str(codegen.module_for({"t": programs[0]}))
+    if n > 1:  # rows of one element fuse into a pointwise kernel: no final pass
+        assert "!nontemporal" in text and "fence seq_cst" in text
+    check(lambda x: x - x.max(-1, keepdims=True), x, chunks=(1, 2), kernels=1)
+    # a pass with a transcendental, or one that reads a stashed value back, never streams
+    (sm,) = plan_of(softmax, x)[1]
+    assert "!nontemporal" not in str(codegen.module_for({"t": sm}))

@@ -121,6 +121,8 @@ class _Emitter:
         self._nonneg: dict[int, bool] = {}
         self.strip = None  # (start, elements left) of the current strip of the last axis
         self.lane = None  # the current lane of that strip
+        self.streaming = False  # stores are non-temporal (a streaming final pass)
+        self.streamed = False  # some pass streamed: fence before returning
 
     # -- scopes ---------------------------------------------------------------------------
     def value(self, e: int):
@@ -202,7 +204,9 @@ class _Emitter:
         if dtype == "bool":
             v = self.b.zext(v, I8)
         ptr = self.b.gep(self.bufs[buf], [offset], inbounds=True)
-        self.b.store(v, ptr, align=SIZE[dtype])
+        inst = self.b.store(v, ptr, align=SIZE[dtype])
+        if self.streaming:
+            inst.set_metadata("nontemporal", self.m.add_metadata([ir.Constant(I32, 1)]))
 
     # -- expressions ----------------------------------------------------------------------
     def compute(self, i: int):
@@ -585,6 +589,7 @@ def _prefer_wide_vectors(fn):
 
 # -- the kernel function ---------------------------------------------------------------------
 PREFETCH_STRIP = 16  # elements per strip of a prefetching final pass
+STREAM_MIN_BYTES = 1 << 24  # outputs this large are written with non-temporal stores
 
 
 class _KernelEmitter(_Emitter):
@@ -683,6 +688,8 @@ class _KernelEmitter(_Emitter):
             pos = b.load(self.pos_ptr[r]) if r in self.pos_ptr else _c(I64, -1)
             at = b.gep(partials, [_c(I64, RECORD * k + 8)], inbounds=True)
             b.store(pos, b.bitcast(at, I64.as_pointer()), align=1)
+        if self.streamed:  # non-temporal stores are weakly ordered: make them visible first
+            b.fence("seq_cst")
         b.ret_void()
         self.scopes.pop()
 
@@ -810,12 +817,56 @@ class _KernelEmitter(_Emitter):
                         self.scopes[-1][c] = self.load(st.buffer, self.value(st.offset))
                 self.final_pass(finals, full_totals)
 
-            if pf:
+            if pf and self.can_stream(finals, stash):
+                self.streaming_or_not(lambda: self.strips_with_prefetch(inner[0], final, pf, count))
+            elif pf:
                 self.strips_with_prefetch(inner[0], final, pf, count)
             else:
                 self.nest(inner, lambda: self.lanes(final))
         for r in rows:
             self.acc_value.pop(r, None)
+
+    def can_stream(self, stores, stash) -> bool:
+        """Whether the final pass may write with non-temporal stores: it reads no stashed value
+        back (that line is in cache: streaming it out would evict it first) and computes no
+        polynomial math function (unaligned non-temporal vector stores become scalar ``movnti``,
+        and the vectorizer then leaves a compute-bound loop scalar)."""
+        if stash or not stores:
+            return False
+        p, seen, stack = self.p, set(), [e for st in stores for e in (st.offset, st.value)]
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            e = p.exprs[i]
+            if e.op in _POLY_MATH:
+                return False
+            if e.op != "acc":
+                stack.extend(e.args)
+        return True
+
+    def streaming_or_not(self, emit):
+        """``emit()`` twice, behind a run-time test of the loop nest's size: with non-temporal
+        stores when the outputs are larger than ``STREAM_MIN_BYTES`` (they would not stay in
+        cache anyway, and streaming saves reading each output line before writing it: a third
+        of layernorm's traffic, 5.6 -> 3.3 ms on 4096x4096), with plain stores otherwise (a
+        small output stays in cache for the kernel that reads it next)."""
+        b, p = self.b, self.p
+        widest = max(SIZE[p.buffers[st.buffer].dtype] for st in p.stores)
+        size = b.mul(self.count(range(p.rank)), _c(I64, widest))
+        big = b.icmp_signed(">=", size, _c(I64, STREAM_MIN_BYTES))
+        with b.if_else(big) as (then, otherwise):
+            with then:
+                self.scopes.append({})
+                self.streaming = self.streamed = True
+                emit()
+                self.streaming = False
+                self.scopes.pop()
+            with otherwise:
+                self.scopes.append({})
+                emit()
+                self.scopes.pop()
 
     def prefetch_plan(self) -> list:
         """``[(buffer, offset expr)]``: the loads of the first phase of a row (the reads that go
