@@ -19,23 +19,6 @@ from benchmarks.peers import NotApplicable
 SHARED = {"gelu": W.gelu, "softmax": W.softmax, "layernorm": W.layernorm}
 
 
-def sgd_step_by_hand(xp, params, x, onehot):
-    """``workloads.sgd_step_numpy`` with the array module as an argument (CuPy has no autodiff)."""
-    w1, b1, w2, b2 = params
-    n = x.shape[0]
-    hpre = x @ w1 + b1
-    h = xp.maximum(hpre, 0.0)
-    z = h @ w2 + b2
-    z = z - z.max(axis=-1, keepdims=True)
-    e = xp.exp(z)
-    s = e.sum(axis=-1, keepdims=True)
-    loss = -(onehot * (z - xp.log(s))).sum() / n
-    dz = (e / s - onehot) / n  # d loss / d logits = (softmax - onehot) / n
-    dh = (dz @ w2.T) * (hpre > 0)
-    grads = (x.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum(axis=0))
-    return loss, tuple(p - W.LEARNING_RATE * g for p, g in zip(params, grads))
-
-
 class Peer:
     """One system. ``version(env)`` is None when it cannot run here (``why`` says why);
     ``candidates`` gives [(note, call)]: the runner times the first whose result verifies."""
@@ -105,7 +88,7 @@ class CupyPeer(Peer):
         if workload == "copy":
             return [("a.copy()", lambda: inputs[0].copy())]
         if workload == "mlp":
-            return [("hand-written gradient", lambda: sgd_step_by_hand(cupy, *inputs))]
+            return [("hand-written gradient", lambda: W.sgd_step_by_hand(cupy, *inputs))]
         fn = functools.partial(SHARED[workload], cupy)
         return [("one kernel per operation", lambda: fn(*inputs))]
 

@@ -67,17 +67,18 @@ def sgd_step(xp, value_and_grad, params, x, onehot):
     return loss, tuple(p - LEARNING_RATE * g for p, g in zip(params, grads))
 
 
-def sgd_step_numpy(params, x, onehot):
-    """The same step with the gradient written by hand (plain NumPy, no autodiff)."""
+def sgd_step_by_hand(xp, params, x, onehot):
+    """The same step with the gradient written by hand, on the array module ``xp`` (NumPy, or
+    CuPy, which has no autodiff)."""
     w1, b1, w2, b2 = params
     n = x.shape[0]
     hpre = x @ w1 + b1
-    h = np.maximum(hpre, 0.0)
+    h = xp.maximum(hpre, 0.0)
     z = h @ w2 + b2
     z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
+    e = xp.exp(z)
     s = e.sum(axis=-1, keepdims=True)
-    loss = -(onehot * (z - np.log(s))).sum() / n
+    loss = -(onehot * (z - xp.log(s))).sum() / n
     dz = (e / s - onehot) / n  # d loss / d logits = (softmax - onehot) / n
     dw2 = h.T @ dz
     db2 = dz.sum(axis=0)
@@ -85,7 +86,13 @@ def sgd_step_numpy(params, x, onehot):
     dw1 = x.T @ dh
     db1 = dh.sum(axis=0)
     grads = (dw1, db1, dw2, db2)
-    return np.float32(loss), tuple(p - np.float32(LEARNING_RATE) * g for p, g in zip(params, grads))
+    return loss, tuple(p - np.float32(LEARNING_RATE) * g for p, g in zip(params, grads))
+
+
+def sgd_step_numpy(params, x, onehot):
+    """``sgd_step_by_hand`` in plain NumPy, its loss as a float32 scalar."""
+    loss, new = sgd_step_by_hand(np, params, x, onehot)
+    return np.float32(loss), new
 
 
 # ---- sizes, inputs and ideal traffic ---------------------------------------------------------
