@@ -130,19 +130,21 @@ class Program:
     def key(self) -> str:
         return self.text()
 
-    def reads(self, roots) -> set:
-        """The reductions whose ``acc`` the exprs ``roots`` (ids) read, directly or not."""
-        out, stack, seen = set(), list(roots), set()
+    def walk(self, roots, stop=None) -> set:
+        """The ids of the exprs ``roots`` (ids) are computed from, themselves included; the walk
+        does not go past an expr for which ``stop(id)`` is true (it is in the result)."""
+        seen, stack = set(), list(roots)
         while stack:
             i = stack.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            e = self.exprs[i]
-            if e.op == "acc":
-                out.add(e.attr)
-            stack.extend(e.args)
-        return out
+            if i not in seen:
+                seen.add(i)
+                if stop is None or not stop(i):
+                    stack.extend(self.exprs[i].args)
+        return seen
+
+    def reads(self, roots) -> set:
+        """The reductions whose ``acc`` the exprs ``roots`` (ids) read, directly or not."""
+        return {self.exprs[i].attr for i in self.walk(roots) if self.exprs[i].op == "acc"}
 
     def __str__(self) -> str:
         return self.text() + f"  slots = {self.slots}\n"

@@ -833,18 +833,9 @@ class _KernelEmitter(_Emitter):
         and the vectorizer then leaves a compute-bound loop scalar)."""
         if stash or not stores:
             return False
-        p, seen, stack = self.p, set(), [e for st in stores for e in (st.offset, st.value)]
-        while stack:
-            i = stack.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            e = p.exprs[i]
-            if e.op in _POLY_MATH:
-                return False
-            if e.op != "acc":
-                stack.extend(e.args)
-        return True
+        p = self.p
+        used = p.walk([e for st in stores for e in (st.offset, st.value)])
+        return not any(p.exprs[i].op in _POLY_MATH for i in used)
 
     def streaming_or_not(self, emit):
         """``emit()`` twice, behind a run-time test of the loop nest's size: with non-temporal
@@ -877,24 +868,21 @@ class _KernelEmitter(_Emitter):
         write-only pass (softmax: 25% faster). A prefetch never faults, even past the end."""
         p = self.p
 
-        def pure(i):  # no loads: the address is computable for any index
-            e = p.exprs[i]
-            return e.op != "load" and e.op != "acc" and all(pure(a) for a in e.args)
+        def load(i):
+            return p.exprs[i].op == "load"
 
-        out, seen = [], set()
-        stack = [p.reductions[r].value for r in self.phase(0)]
-        while stack:
-            i = stack.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            e = p.exprs[i]
-            if e.op == "load":
-                if p.buffers[e.attr].shape == p.extents and pure(e.args[0]):
-                    out.append((e.attr, e.args[0]))
-            elif e.op != "acc":
-                stack.extend(e.args)
-        return sorted(set(out))
+        def pure(i):  # no loads: the address is computable for any index
+            return not any(p.exprs[j].op in ("load", "acc") for j in p.walk([i]))
+
+        first = p.walk([p.reductions[r].value for r in self.phase(0)], stop=load)
+        out = {
+            (p.exprs[i].attr, p.exprs[i].args[0])
+            for i in first
+            if load(i)
+            and p.buffers[p.exprs[i].attr].shape == p.extents
+            and pure(p.exprs[i].args[0])
+        }
+        return sorted(out)
 
     def strips_with_prefetch(self, axis, body, plan, count):
         """The final pass over the one inner ``axis`` in strips of ``PREFETCH_STRIP`` elements
@@ -947,33 +935,16 @@ class _KernelEmitter(_Emitter):
         reads it back from cache instead of computing it twice (softmax: one ``exp`` per element,
         not two). One value per store: its buffer holds one element per index."""
         p = self.p
-
-        def walk(roots):  # exprs per element: stop at accumulators (constant per row)
-            seen, stack = set(), list(roots)
-            while stack:
-                i = stack.pop()
-                if i not in seen:
-                    seen.add(i)
-                    if p.exprs[i].op != "acc":
-                        stack.extend(p.exprs[i].args)
-            return seen
-
-        in_phase = walk([p.reductions[r].value for r in last_phase])
+        in_phase = p.walk([p.reductions[r].value for r in last_phase])  # accs have no args
         expensive = {i for i in in_phase if p.exprs[i].op in _POLY_MATH}
         plan = []
         for st in stores:
             dtype = p.buffers[st.buffer].dtype
-            tops, seen, stack = [], set(), [st.value]
-            while stack:
-                i = stack.pop()
-                if i in seen:
-                    continue
-                seen.add(i)
-                e = p.exprs[i]
-                if i in in_phase and e.dtype == dtype and walk([i]) & expensive:
-                    tops.append(i)
-                elif e.op != "acc":
-                    stack.extend(e.args)
+
+            def top(i, dtype=dtype):  # computed by the last phase, and worth keeping
+                return i in in_phase and p.exprs[i].dtype == dtype and bool(p.walk([i]) & expensive)
+
+            tops = [i for i in p.walk([st.value], stop=top) if top(i)]
             if len(tops) == 1:
                 plan.append((tops[0], st))
         return plan
