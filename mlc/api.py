@@ -19,7 +19,7 @@ import numpy as np
 from mlc import pytree
 from mlc.ir import Graph
 from mlc.ir.interpreter import evaluate
-from mlc.tracing import Tracer, abstract, trace_flat
+from mlc.tracing import Tracer, abstract, on_device, trace_flat
 
 _STATS: Counter = Counter()
 
@@ -279,15 +279,9 @@ class Jitted:
         lowered, _ = self._lower(static, leaves, treedef)
         if plain:
             self._fast[key] = lowered.fast_call
-        arrays = [x if _on_device(x) else np.asarray(x) for x in leaves]
+        arrays = [x if on_device(x) else np.asarray(x) for x in leaves]
         outs = lowered(*arrays)
         return pytree.unflatten(lowered.out_tree, outs)
-
-
-def _on_device(x) -> bool:
-    """A GPU array (CuPy's, or any with ``__cuda_array_interface__``): never copied to the host
-    here; the CUDA backend takes it as it is."""
-    return hasattr(type(x), "__cuda_array_interface__")
 
 
 def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None):

@@ -236,6 +236,12 @@ Tracer.__rpow__ = _binary("power", reflected=True)
 
 
 # -- tracing a function ---------------------------------------------------------------------
+def on_device(x) -> bool:
+    """A GPU array (CuPy's, or any with ``__cuda_array_interface__``): never copied to the host
+    by tracing or by ``jit``; the CUDA backend takes it as it is."""
+    return hasattr(type(x), "__cuda_array_interface__")
+
+
 def abstract(x):
     """``(shape, dtype, weak)`` of an argument: an array, a NumPy or Python scalar, or a list."""
     from mlc.ir import dtypes
@@ -245,7 +251,7 @@ def abstract(x):
     weak = isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
     if isinstance(x, complex):
         raise TypeError("mlc does not support complex numbers yet")
-    if hasattr(type(x), "__cuda_array_interface__"):  # a GPU array: its metadata, no copy
+    if on_device(x):  # its metadata, no copy
         return tuple(x.shape), dtypes.dtype(x.dtype), False
     a = np.asarray(x)
     if weak and type(x) is int and not -(2**31) <= x < 2**31:
